@@ -1,0 +1,6 @@
+"""Tokenizers: text to integer ids and back."""
+
+from tinyformer.tokenizers.char import CharTokenizer
+from tinyformer.tokenizers.gpt2 import ENDOFTEXT, GPT2_PATTERN, bytes_to_unicode, gpt2_encoding
+
+__all__ = ["CharTokenizer", "ENDOFTEXT", "GPT2_PATTERN", "bytes_to_unicode", "gpt2_encoding"]
