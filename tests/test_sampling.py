@@ -166,3 +166,57 @@ def test_bad_logits_are_rejected():
         sample(torch.tensor([0.0, float("nan")]))
     with pytest.raises(ValueError, match="non-empty"):
         probabilities(torch.tensor(1.0))
+
+
+# --- against Hugging Face transformers' own logits processors (an independent implementation)
+
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper  # noqa: E402
+
+from tinyformer.sampling import describe_distribution, sample_chain  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_filters_agree_with_hugging_face(seed):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 100, generator=gen) * 3
+    for t in (0.3, 1.0, 2.5):
+        torch.testing.assert_close(apply_temperature(logits, t), TemperatureLogitsWarper(t)(None, logits.clone()))
+    for k in (1, 7, 50):
+        torch.testing.assert_close(top_k_filter(logits, k), TopKLogitsWarper(top_k=k)(None, logits.clone()))
+    for p in (0.1, 0.5, 0.9, 0.99):
+        ours = torch.isfinite(top_p_filter(logits, p))
+        theirs = torch.isfinite(TopPLogitsWarper(top_p=p)(None, logits.clone()))
+        assert torch.equal(ours, theirs), p
+
+
+def test_sample_chain_follows_a_deterministic_chain_and_validates_input():
+    # 0 -> 1 -> 2 -> 0 with certainty: the chain must cycle whatever the seed.
+    cycle = torch.full((3, 3), float("-inf"))
+    cycle[0, 1] = cycle[1, 2] = cycle[2, 0] = 0.0
+    assert sample_chain(cycle, 0, 6, generator=torch.Generator().manual_seed(5)) == [0, 1, 2, 0, 1, 2, 0]
+    assert sample_chain(torch.randn(4, 4), 2, 0) == [2]
+    with pytest.raises(ValueError, match="square"):
+        sample_chain(torch.zeros(3, 4), 0, 2)
+    with pytest.raises(ValueError, match="start id 9"):
+        sample_chain(torch.zeros(3, 3), 9, 2)
+    with pytest.raises(ValueError, match="length"):
+        sample_chain(torch.zeros(3, 3), 0, -1)
+
+
+def test_sample_chain_matches_bigram_statistics():
+    probs = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+    ids = sample_chain(probs.log(), 0, 20_000, generator=torch.Generator().manual_seed(0))
+    after_zero = [b for a, b in zip(ids, ids[1:]) if a == 0]
+    assert abs(after_zero.count(1) / len(after_zero) - 0.1) < 0.01
+
+
+def test_describe_distribution():
+    view = describe_distribution(torch.zeros(8))
+    assert view.kept == 8
+    assert view.entropy == pytest.approx(math.log(8))
+    assert view.perplexity == pytest.approx(8.0)
+    greedy = describe_distribution(torch.tensor([0.0, 2.0, 1.0]), temperature=0.0)
+    assert greedy.kept == 1 and greedy.entropy == 0.0 and math.copysign(1, greedy.entropy) == 1
+    assert describe_distribution(LOGITS, top_k=3).kept == 3
+    with pytest.raises(ValueError, match="one distribution"):
+        describe_distribution(torch.zeros(2, 3))

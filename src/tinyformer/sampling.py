@@ -13,6 +13,7 @@ tensor([1., 0., 0.])
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -24,6 +25,9 @@ __all__ = [
     "probabilities",
     "entropy",
     "sample",
+    "sample_chain",
+    "DistributionView",
+    "describe_distribution",
 ]
 
 
@@ -123,8 +127,10 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 
     A uniform distribution over V tokens has entropy ``ln V``; a one-hot one has 0.
     """
-    logs = torch.where(probs > 0, probs.log(), torch.zeros_like(probs))
-    return -(probs * logs).sum(dim=-1)
+    # Where p = 0 the term is 0 (its limit); writing it as +0 also keeps a certain
+    # distribution's entropy at +0.0 rather than -0.0.
+    terms = torch.where(probs > 0, -probs * probs.log(), torch.zeros_like(probs))
+    return terms.sum(dim=-1)
 
 
 def sample(
@@ -148,3 +154,62 @@ def sample(
     flat = probs.reshape(-1, probs.shape[-1])
     ids = torch.multinomial(flat, num_samples=1, generator=generator)
     return ids.reshape(probs.shape[:-1])
+
+
+def sample_chain(
+    transition_logits: torch.Tensor,
+    start: int,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[int]:
+    """Generate ``length`` ids from a model whose only context is the previous id.
+
+    ``transition_logits[a]`` ``(V, V)`` are the logits of the token that follows ``a``
+    (a bigram model). Returns ``[start, x1, ..., x_length]``.
+    """
+    if transition_logits.dim() != 2 or transition_logits.shape[0] != transition_logits.shape[1]:
+        raise ValueError(f"transition_logits must be a square (V, V) tensor, got shape {tuple(transition_logits.shape)}")
+    vocab_size = transition_logits.shape[0]
+    if not 0 <= start < vocab_size:
+        raise ValueError(f"start id {start} is outside the vocabulary (0 to {vocab_size - 1})")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    ids = [start]
+    for _ in range(length):
+        ids.append(int(sample(transition_logits[ids[-1]], temperature, top_k, top_p, generator)))
+    return ids
+
+
+@dataclass(frozen=True)
+class DistributionView:
+    """What the temperature explorer shows for one setting of its controls."""
+
+    probs: torch.Tensor  #: (V,) the distribution sampled from
+    entropy: float  #: in nats
+    kept: int  #: how many tokens still have non-zero probability
+
+    @property
+    def perplexity(self) -> float:
+        """``exp(entropy)``: the number of equally likely tokens with the same uncertainty."""
+        return math.exp(self.entropy)
+
+
+def describe_distribution(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> DistributionView:
+    """The maths under the temperature explorer, for one distribution ``(V,)``.
+
+    >>> view = describe_distribution(torch.zeros(4))
+    >>> view.kept, round(view.perplexity, 6)
+    (4, 4.0)
+    """
+    if logits.dim() != 1:
+        raise ValueError(f"describe_distribution takes one distribution of shape (V,), got {tuple(logits.shape)}")
+    probs = probabilities(logits, temperature, top_k, top_p)
+    return DistributionView(probs=probs, entropy=float(entropy(probs)), kept=int((probs > 0).sum()))
