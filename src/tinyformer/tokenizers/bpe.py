@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -227,6 +228,4 @@ class BPETokenizer:
 
 
 def _quote(s: str) -> str:
-    import json
-
     return json.dumps(s, ensure_ascii=False)
