@@ -116,6 +116,19 @@ def test_generate_with_and_without_cache_is_identical_when_greedy(position):
     assert torch.equal(with_cache[:, :3], prompt)
 
 
+def test_cache_processes_one_position_per_step_until_the_window_is_full():
+    model = small()
+    seen = []
+    hook = model.wte.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape[1]))
+    model.generate(ids(1, 5), 14, temperature=0.0)
+    # prefill 5, then 11 single steps fill the 16-position window, then crop and recompute
+    assert seen == [5] + [1] * 11 + [16, 16]
+    seen.clear()
+    model.generate(ids(1, 5), 14, temperature=0.0, use_cache=False)
+    hook.remove()
+    assert seen == [min(5 + i, 16) for i in range(14)]
+
+
 def test_greedy_generation_picks_the_argmax_each_step():
     model = small()
     out = model.generate(ids(1, 4), 5, temperature=0.0)

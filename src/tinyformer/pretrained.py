@@ -10,9 +10,11 @@ GPT-2's checkpoints differ from ``GPT`` in two mechanical ways:
 
 Nothing here downloads anything: pass a model or a state dict you already have.
 
->>> from transformers import GPT2Config, GPT2LMHeadModel       # doctest: +SKIP
->>> hf = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=64))  # random weights
->>> model = gpt_from_hf_gpt2(hf)                                # same logits as hf
+Example (needs ``transformers``)::
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=64))  # random weights
+    model = gpt_from_hf_gpt2(hf.eval()).eval()                       # same logits as hf
 """
 
 from __future__ import annotations
