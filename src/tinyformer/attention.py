@@ -1,0 +1,271 @@
+"""Attention: every token gathers information from the tokens it may look at.
+
+``scaled_dot_product_attention`` is the core formula ``softmax(q k^T / sqrt(d_k) + mask) v``
+written out in plain PyTorch, with the same mask semantics as
+``torch.nn.functional.scaled_dot_product_attention`` (a boolean mask is True where a query
+may attend; a float mask is added to the scores). ``MultiHeadAttention`` is the layer a
+GPT block uses: projections to queries, keys and values, split into heads, attention,
+then an output projection that mixes the heads. It supports grouped-query attention
+(``n_kv_heads < n_heads``; multi-query when ``n_kv_heads == 1``), RoPE, ALiBi and a
+``KVCache`` for generating one token at a time.
+
+Shapes: ``B`` batch, ``T`` time (tokens), ``C = d_model``, ``H`` heads, ``D = C / H``.
+
+>>> q = k = v = torch.ones(1, 3, 4)
+>>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
+torch.Size([1, 3, 4])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinyformer.positional import RotaryEmbedding, alibi_bias, alibi_slopes
+
+__all__ = ["causal_mask", "scaled_dot_product_attention", "KVCache", "MultiHeadAttention"]
+
+
+def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean ``(T_q, T_k)``, True where query ``i`` may attend to key ``j``.
+
+    Query ``i`` sits at position ``T_k - T_q + i`` (the last ``T_q`` positions, as when new
+    tokens attend to a KV cache) and may see keys ``j <= T_k - T_q + i``. ``T_k`` defaults to
+    ``T_q``, giving the familiar lower triangle.
+
+    >>> causal_mask(2, 3)
+    tensor([[ True,  True, False],
+            [ True,  True,  True]])
+    """
+    T_k = T_q if T_k is None else T_k
+    for name, value in (("T_q", T_q), ("T_k", T_k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    if T_k < T_q:
+        raise ValueError(f"T_k={T_k} < T_q={T_q}: every query needs its own key (queries are the last T_q positions)")
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"q and k must have the same last dimension d_k to be dotted, got q {tuple(q.shape)} and k {tuple(k.shape)}"
+        )
+    if k.shape[:-1] != v.shape[:-1]:
+        raise ValueError(
+            f"k and v must agree on every dimension but the last (one value per key), got k {tuple(k.shape)} "
+            f"and v {tuple(v.shape)}"
+        )
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"the batch/head dimensions of q {tuple(q.shape[:-2])} and k {tuple(k.shape[:-2])} do not broadcast"
+        ) from None
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    generator: torch.Generator | None = None,
+    return_weights: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T * scale + mask) v``, with ``scale = 1/sqrt(d_k)`` by default.
+
+    q ``(..., T_q, d_k)``, k ``(..., T_k, d_k)``, v ``(..., T_k, d_v)`` -> ``(..., T_q, d_v)``
+    (and the weights ``(..., T_q, T_k)`` with ``return_weights=True``). ``mask``: bool (True
+    = may attend) or float (added to the scores), broadcastable to ``(..., T_q, T_k)``.
+    ``is_causal`` applies ``causal_mask(T_q, T_k)`` and may be combined with ``mask``; when
+    ``T_q < T_k`` the queries are the last positions (PyTorch's ``is_causal`` instead aligns
+    them to the first). A query with no allowed key gets NaN, as in PyTorch's math path.
+    Dropout (on the weights, rescaled by ``1/(1-p)``) uses ``generator`` if given.
+    """
+    _check_qkv(q, k, v)
+    T_q, T_k = q.shape[-2], k.shape[-2]
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor):
+            raise TypeError(f"mask must be a torch.Tensor (bool or float), got {type(mask).__name__}")
+        try:
+            shape = torch.broadcast_shapes(mask.shape, scores.shape)
+        except RuntimeError:
+            shape = None
+        if shape != scores.shape:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape {tuple(scores.shape)} "
+                f"(..., T_q={T_q}, T_k={T_k})"
+            )
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        elif mask.is_floating_point():
+            scores = scores + mask.to(scores.dtype)
+        else:
+            raise TypeError(f"mask must be bool (True = may attend) or floating point (added), got {mask.dtype}")
+    if is_causal:
+        scores = scores.masked_fill(~causal_mask(T_q, T_k, device=scores.device), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        keep = torch.rand(weights.shape, generator=generator, device=weights.device) >= dropout_p
+        weights = weights * keep / (1.0 - dropout_p)
+    out = weights @ v
+    return (out, weights) if return_weights else out
+
+
+class KVCache:
+    """Keys and values of one attention layer for the tokens seen so far.
+
+    Tensors are ``(B, n_kv_heads, T_cached, head_dim)``. ``append`` concatenates along time
+    and returns everything cached, so the new queries can attend to all earlier tokens
+    without recomputing their keys and values.
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """Number of cached positions (0 when empty)."""
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if k.dim() != 4 or v.shape != k.shape:
+            raise ValueError(
+                f"KVCache.append expects k and v of the same shape (B, n_kv_heads, T, head_dim), "
+                f"got {tuple(k.shape)} and {tuple(v.shape)}"
+            )
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            if k.shape[:2] != self.k.shape[:2] or k.shape[-1] != self.k.shape[-1]:
+                raise ValueError(
+                    f"new keys {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in (B, heads, head_dim): "
+                    "call reset() before starting a different batch"
+                )
+            self.k = torch.cat([self.k, k], dim=-2)
+            self.v = torch.cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+    def reset(self) -> None:
+        self.k = self.v = None
+
+    def __repr__(self) -> str:
+        return f"KVCache(length={self.length})"
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head (optionally grouped-query) self-attention: ``(B, T, d_model) -> (B, T, d_model)``.
+
+    ``q_proj`` maps to ``n_heads * head_dim``; ``k_proj`` and ``v_proj`` to
+    ``n_kv_heads * head_dim`` (each key/value head is shared by ``n_heads // n_kv_heads``
+    query heads). ``fused=True`` calls ``torch.nn.functional.scaled_dot_product_attention``;
+    ``fused=False`` calls this module's own function and keeps the last call's attention
+    weights ``(B, H, T_q, T_k)`` in ``self.last_weights`` (detached) for plotting.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        n_kv_heads: int | None = None,
+        bias: bool = True,
+        dropout: float = 0.0,
+        causal: bool = True,
+        rope: RotaryEmbedding | None = None,
+        alibi: bool = False,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        for name, value in (("d_model", d_model), ("n_heads", n_heads), ("n_kv_heads", n_kv_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if d_model % n_heads:
+            raise ValueError(
+                f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
+                "dimensions; pick n_heads that divides d_model"
+            )
+        if n_heads % n_kv_heads:
+            raise ValueError(
+                f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}: each key/value head must serve "
+                "the same number of query heads; pick n_kv_heads that divides n_heads"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
+        self.head_dim = d_model // n_heads
+        if rope is not None and (not isinstance(rope, RotaryEmbedding) or rope.head_dim != self.head_dim):
+            raise ValueError(f"rope must be a RotaryEmbedding(head_dim={self.head_dim}) (d_model / n_heads), got {rope!r}")
+        self.causal, self.fused = causal, fused
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.rope = rope
+        self.alibi = alibi
+        # Not persistent: the slopes are a fixed function of n_heads, not learned weights.
+        self.register_buffer("alibi_slopes", alibi_slopes(n_heads) if alibi else None, persistent=False)
+        self.last_weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {shape}")
+        B, T, _ = x.shape
+        H, H_kv, D = self.n_heads, self.n_kv_heads, self.head_dim
+        q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = self.k_proj(x).view(B, T, H_kv, D).transpose(1, 2)  # (B, H_kv, T, D)
+        v = self.v_proj(x).view(B, T, H_kv, D).transpose(1, 2)
+        start = 0 if kv_cache is None else kv_cache.length
+        positions = torch.arange(start, start + T, device=x.device)
+        if self.rope is not None:
+            q, k = self.rope(q, positions), self.rope(k, positions)
+        if kv_cache is not None:
+            k, v = kv_cache.append(k, v)
+        T_k = k.shape[-2]
+        if H_kv != H:  # grouped-query: query head h reads key/value head h // (H / H_kv)
+            k = k.repeat_interleave(H // H_kv, dim=1)
+            v = v.repeat_interleave(H // H_kv, dim=1)
+        mask = causal_mask(T, T_k, device=x.device) if self.causal else None
+        if self.alibi:
+            bias = alibi_bias(self.alibi_slopes, positions, torch.arange(T_k, device=x.device)).to(q.dtype)
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+        dropout_p = self.attn_dropout.p if self.training else 0.0
+        if self.fused:
+            use_is_causal = self.causal and not self.alibi and T == T_k  # lets PyTorch pick a faster kernel
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None if use_is_causal else mask, dropout_p=dropout_p, is_causal=use_is_causal
+            )
+        else:
+            y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p, return_weights=True)
+            self.last_weights = weights.detach()
+        y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
+        return self.resid_dropout(self.out_proj(y))
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}, head_dim={self.head_dim}, "
+            f"causal={self.causal}, alibi={self.alibi}, fused={self.fused}"
+        )

@@ -1,0 +1,175 @@
+"""The parts of a transformer block: normalization, feed-forward networks, the block itself.
+
+Shapes: ``B`` batch, ``T`` time (tokens), ``C`` channels (``n_embd``, the width of the
+residual stream). Every module here maps ``(B, T, C) -> (B, T, C)``.
+
+The block keeps a *residual stream*: each sub-layer reads a normalized copy of it and
+adds its output back (pre-norm), or adds first and normalizes the sum (post-norm)::
+
+    pre-norm:   x = x + attn(norm_1(x));   x = x + ffn(norm_2(x))
+    post-norm:  x = norm_1(x + attn(x));   x = norm_2(x + ffn(x))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinyformer.config import GPTConfig, swiglu_hidden
+
+__all__ = ["LayerNorm", "RMSNorm", "FeedForward", "SwiGLU", "TransformerBlock", "make_norm", "make_ffn", "init_weights"]
+
+
+class LayerNorm(nn.Module):
+    """Layer normalization (Ba et al., 2016) over the last dimension.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the *biased* variance (divide
+    by C, not C - 1), as ``torch.nn.LayerNorm`` does. ``bias=False`` drops the shift.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=-1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=-1, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square normalization (Zhang and Sennrich, 2019): LayerNorm without centring.
+
+    ``y = x / sqrt(mean(x^2) + eps) * weight``: it rescales each vector to unit RMS but does
+    not subtract the mean and has no bias, saving a reduction and ``C`` parameters.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight
+
+
+class FeedForward(nn.Module):
+    """The position-wise MLP: ``down(act(up(x)))``, ``C -> hidden -> C`` (hidden = 4C by default).
+
+    ``activation="gelu"`` uses the tanh approximation of GELU (Hendrycks and Gimpel, 2016),
+    which is what GPT-2 was trained with (Hugging Face calls it ``gelu_new``); the exact
+    erf form differs by up to ~1e-3 and would break a 1e-5 match with GPT-2's logits.
+    """
+
+    def __init__(self, d_model: int, hidden: int | None = None, activation: str = "gelu",
+                 bias: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r} (for SwiGLU use SwiGLU)")
+        hidden = 4 * d_model if hidden is None else hidden
+        self.activation = activation
+        self.up = nn.Linear(d_model, hidden, bias=bias)
+        self.down = nn.Linear(hidden, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)
+        h = F.gelu(h, approximate="tanh") if self.activation == "gelu" else F.relu(h)
+        return self.dropout(self.down(h))
+
+
+class SwiGLU(nn.Module):
+    """Gated feed-forward (Shazeer, 2020): ``down(silu(gate(x)) * up(x))``.
+
+    Three matrices instead of two, so the hidden width defaults to about ``8/3 * C`` to keep
+    the parameter count of a 4x MLP (see :func:`tinyformer.config.swiglu_hidden`).
+    """
+
+    def __init__(self, d_model: int, hidden: int | None = None, bias: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        hidden = swiglu_hidden(d_model) if hidden is None else hidden
+        self.gate = nn.Linear(d_model, hidden, bias=bias)
+        self.up = nn.Linear(d_model, hidden, bias=bias)
+        self.down = nn.Linear(hidden, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))
+
+
+def make_norm(config: GPTConfig) -> nn.Module:
+    """The normalization layer ``config.norm`` asks for, of width ``n_embd``."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return LayerNorm(config.n_embd, bias=config.bias)
+
+
+def make_ffn(config: GPTConfig) -> nn.Module:
+    """The feed-forward network ``config.ffn`` asks for."""
+    if config.ffn == "swiglu":
+        return SwiGLU(config.n_embd, config.hidden, bias=config.bias, dropout=config.dropout)
+    return FeedForward(config.n_embd, config.hidden, config.ffn, bias=config.bias, dropout=config.dropout)
+
+
+class TransformerBlock(nn.Module):
+    """One block: attention then feed-forward, each wrapped in a residual connection.
+
+    ``config.norm_position`` picks pre-norm (GPT-2, LLaMA) or post-norm (the original
+    transformer). ``residual=False`` removes both skip connections; it exists only for the
+    book's experiment on why they matter. ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
+    """
+
+    def __init__(self, config: GPTConfig, residual: bool = True) -> None:
+        super().__init__()
+        from tinyformer.attention import MultiHeadAttention
+        from tinyformer.positional import RotaryEmbedding
+
+        self.pre_norm = config.norm_position == "pre"
+        self.residual = residual
+        self.ln_1 = make_norm(config)
+        self.attn = MultiHeadAttention(
+            config.n_embd, config.n_head, n_kv_heads=config.n_kv_head, bias=config.bias,
+            dropout=config.dropout, causal=True,
+            rope=RotaryEmbedding(config.head_dim) if config.position == "rope" else None,
+            alibi=config.position == "alibi",
+        )
+        self.ln_2 = make_norm(config)
+        self.mlp = make_ffn(config)
+
+    def forward(self, x: torch.Tensor, kv_cache=None) -> torch.Tensor:
+        skip = 1.0 if self.residual else 0.0
+        if self.pre_norm:
+            x = skip * x + self.attn(self.ln_1(x), kv_cache=kv_cache)
+            return skip * x + self.mlp(self.ln_2(x))
+        x = self.ln_1(skip * x + self.attn(x, kv_cache=kv_cache))
+        return self.ln_2(skip * x + self.mlp(x))
+
+
+def init_weights(module: nn.Module, n_layer: int, std: float = 0.02, scale_residual: bool = True) -> None:
+    """GPT-2's initialization, in place: weights ~ N(0, std), biases 0, norms 1.
+
+    With ``scale_residual`` the projections that write into the residual stream
+    (``attn.out_proj`` and the FFN's ``down``) get ``std / sqrt(2 * n_layer)``: the stream
+    is a sum of ``2 * n_layer`` such writes, so its variance then stays near constant in depth.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.normal_(sub.weight, 0.0, std)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, nn.Embedding):
+            nn.init.normal_(sub.weight, 0.0, std)
+        elif isinstance(sub, (LayerNorm, RMSNorm, nn.LayerNorm)):
+            nn.init.ones_(sub.weight)
+            if getattr(sub, "bias", None) is not None:
+                nn.init.zeros_(sub.bias)
+    if scale_residual:
+        for name, param in module.named_parameters():
+            if name.endswith(("attn.out_proj.weight", "mlp.down.weight")):
+                nn.init.normal_(param, 0.0, std / math.sqrt(2 * n_layer))
