@@ -6,6 +6,7 @@ from torch import nn
 
 from tinyformer.config import GPTConfig
 from tinyformer.layers import FeedForward, LayerNorm, RMSNorm, SwiGLU, init_weights
+from tinyformer.positional import LearnedPositionalEmbedding
 
 g = torch.Generator().manual_seed(0)
 
@@ -127,3 +128,12 @@ def test_init_weights_std_and_residual_scaling():
     assert (m.mlp.up.bias == 0).all() and (m.ln.weight == 1).all()
     init_weights(m, n_layer=8, scale_residual=False)
     assert abs(m.mlp.down.weight.std().item() - 0.02) < 0.001
+
+
+def test_init_weights_covers_learned_positions():
+    torch.manual_seed(0)
+    wpe = LearnedPositionalEmbedding(256, 64)
+    with torch.no_grad():
+        wpe.weight.zero_()
+    init_weights(wpe, n_layer=1, std=0.05)
+    assert abs(wpe.weight.std().item() - 0.05) < 0.003

@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformer.attention import KVCache, MultiHeadAttention
 from tinyformer.config import GPTConfig, swiglu_hidden
+from tinyformer.positional import LearnedPositionalEmbedding, RotaryEmbedding
 
 __all__ = ["LayerNorm", "RMSNorm", "FeedForward", "SwiGLU", "TransformerBlock", "make_norm", "make_ffn", "init_weights"]
 
@@ -64,7 +66,8 @@ class FeedForward(nn.Module):
 
     ``activation="gelu"`` uses the tanh approximation of GELU (Hendrycks and Gimpel, 2016),
     which is what GPT-2 was trained with (Hugging Face calls it ``gelu_new``); the exact
-    erf form differs by up to ~1e-3 and would break a 1e-5 match with GPT-2's logits.
+    erf form differs from it by at most about 5e-4, enough to break a 1e-5 match with
+    GPT-2's logits.
     """
 
     def __init__(self, d_model: int, hidden: int | None = None, activation: str = "gelu",
@@ -121,15 +124,12 @@ class TransformerBlock(nn.Module):
     """One block: attention then feed-forward, each wrapped in a residual connection.
 
     ``config.norm_position`` picks pre-norm (GPT-2, LLaMA) or post-norm (the original
-    transformer). ``residual=False`` removes both skip connections; it exists only for the
-    book's experiment on why they matter. ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
+    transformer). ``residual=False`` removes both skip connections; it exists for the
+    book's experiments on why they matter (the attribute can also be flipped later). ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
     """
 
     def __init__(self, config: GPTConfig, residual: bool = True) -> None:
         super().__init__()
-        from tinyformer.attention import MultiHeadAttention
-        from tinyformer.positional import RotaryEmbedding
-
         self.pre_norm = config.norm_position == "pre"
         self.residual = residual
         self.ln_1 = make_norm(config)
@@ -142,7 +142,7 @@ class TransformerBlock(nn.Module):
         self.ln_2 = make_norm(config)
         self.mlp = make_ffn(config)
 
-    def forward(self, x: torch.Tensor, kv_cache=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         skip = 1.0 if self.residual else 0.0
         if self.pre_norm:
             x = skip * x + self.attn(self.ln_1(x), kv_cache=kv_cache)
@@ -154,6 +154,9 @@ class TransformerBlock(nn.Module):
 def init_weights(module: nn.Module, n_layer: int, std: float = 0.02, scale_residual: bool = True) -> None:
     """GPT-2's initialization, in place: weights ~ N(0, std), biases 0, norms 1.
 
+    Linear layers, embeddings and learned position embeddings all get N(0, std), as in
+    nanoGPT and Hugging Face's GPT-2 (OpenAI's original code drew positions with 0.01).
+
     With ``scale_residual`` the projections that write into the residual stream
     (``attn.out_proj`` and the FFN's ``down``) get ``std / sqrt(2 * n_layer)``: the stream
     is a sum of ``2 * n_layer`` such writes, so its variance then stays near constant in depth.
@@ -163,7 +166,7 @@ def init_weights(module: nn.Module, n_layer: int, std: float = 0.02, scale_resid
             nn.init.normal_(sub.weight, 0.0, std)
             if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.Embedding):
+        elif isinstance(sub, (nn.Embedding, LearnedPositionalEmbedding)):
             nn.init.normal_(sub.weight, 0.0, std)
         elif isinstance(sub, (LayerNorm, RMSNorm, nn.LayerNorm)):
             nn.init.ones_(sub.weight)

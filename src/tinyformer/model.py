@@ -52,9 +52,7 @@ class GPT(nn.Module):
         # Post-norm blocks already end in a norm; pre-norm leaves the stream un-normalized.
         self.ln_f = make_norm(config) if config.norm_position == "pre" else nn.Identity()
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        init_weights(self, config.n_layer)
-        if isinstance(self.wpe, LearnedPositionalEmbedding):
-            nn.init.normal_(self.wpe.weight, 0.0, 0.02)
+        init_weights(self, config.n_layer)  # also the learned position embeddings
         if config.tie_weights:
             self.lm_head.weight = self.wte.weight  # one Parameter, two uses (Press and Wolf, 2017)
 
