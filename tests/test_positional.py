@@ -226,3 +226,5 @@ def test_explorer_drawing_and_static_frames():
     plt.close(fig)
     anim = positional_animation(settings=(("sinusoidal", 10.0), ("learned", 1e4)), d_model=8, n_positions=16)
     assert len(list(anim.new_frame_seq())) == 2
+    html = anim.to_jshtml()  # the static face: two precomputed frames, no kernel needed
+    assert html.count("data:image/png;base64") == 2
