@@ -210,3 +210,21 @@ def test_rope_score_vs_offset_matches_closed_form_and_ignores_absolute_position(
     _, s0 = rope_score_vs_offset(D, 30, q=q, k=k, q_position=0)
     _, s1 = rope_score_vs_offset(D, 30, q=q, k=k, q_position=777)
     torch.testing.assert_close(s0, s1)
+
+
+def test_explorer_drawing_and_static_frames():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyformer.widgets.positional import draw_positional, positional_animation
+
+    fig = draw_positional("rope", d_model=16, n_positions=32, base=100.0)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("RoPE" in t for t in titles) and any("rope encoding" in t for t in titles)
+    plt.close(fig)
+    anim = positional_animation(settings=(("sinusoidal", 10.0), ("learned", 1e4)), d_model=8, n_positions=16)
+    assert len(list(anim.new_frame_seq())) == 2
+    html = anim.to_jshtml()  # the static face: two precomputed frames, no kernel needed
+    assert html.count("data:image/png;base64") == 2

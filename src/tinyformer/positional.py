@@ -277,7 +277,7 @@ def positional_explorer_data(
     - ``matrix (n_positions, d_model)``: the vector each position gets. For ``"sinusoidal"``
       the encoding; for ``"learned"`` a freshly initialised (untrained) table; for ``"rope"``
       RoPE applied at every position to the same all-ones vector.
-    - ``waves (n_positions, len(dims))``: the chosen columns of ``matrix`` (default: a fast
+    - ``dims``: the chosen dimensions; ``waves (n_positions, len(dims))``: the chosen columns of ``matrix`` (default: a fast
       sin/cos pair ``0, 1`` and a slower one starting at ``d_model/2``, rounded to even).
     - ``offsets (n_positions,)`` = ``position - ref_position`` and ``similarity (n_positions,)``:
       cosine similarity (dot product of unit vectors) of ``matrix[ref_position]`` with every row.
@@ -308,6 +308,7 @@ def positional_explorer_data(
     return {
         "positions": positions,
         "matrix": matrix,
+        "dims": torch.tensor(list(dims)),
         "waves": matrix[:, list(dims)],
         "offsets": positions - ref,
         "similarity": unit @ unit[ref],
