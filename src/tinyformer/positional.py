@@ -138,7 +138,7 @@ class SinusoidalPositionalEncoding(nn.Module):
 class LearnedPositionalEmbedding(nn.Module):
     """A trained table ``weight (n_positions, d_model)``; ``forward(positions (T,)) -> (T, d_model)``.
 
-    Initialised like GPT-2's ``wpe`` (normal, std 0.02). Positions must be < ``n_positions``
+    Initialised with normal(0, 0.02), as nanoGPT and Hugging Face initialise GPT-2's ``wpe``. Positions must be < ``n_positions``
     (the model's ``block_size``): there is no row to look up beyond it.
     """
 
