@@ -138,8 +138,9 @@ class SinusoidalPositionalEncoding(nn.Module):
 class LearnedPositionalEmbedding(nn.Module):
     """A trained table ``weight (n_positions, d_model)``; ``forward(positions (T,)) -> (T, d_model)``.
 
-    Initialised with normal(0, 0.02), as nanoGPT and Hugging Face initialise GPT-2's ``wpe``. Positions must be < ``n_positions``
-    (the model's ``block_size``): there is no row to look up beyond it.
+    Initialised with normal(0, 0.02), as nanoGPT and Hugging Face initialise GPT-2's
+    ``wpe``. Positions must be < ``n_positions`` (the model's ``block_size``): there is no
+    row to look up beyond it.
     """
 
     def __init__(self, n_positions: int, d_model: int) -> None:
