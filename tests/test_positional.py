@@ -12,6 +12,7 @@ from tinyformer.positional import (
     alibi_slopes,
     apply_rope,
     positional_explorer_data,
+    rope_frequencies,
     rope_permutation,
     rope_score_vs_offset,
     sinusoidal_encoding,
@@ -20,6 +21,16 @@ from tinyformer.positional import (
 
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
+
+
+def test_rope_frequencies_dtype_is_the_precision_of_the_result():
+    exact = [10000.0 ** (-2 * i / 8) for i in range(4)]  # math, independent of torch
+    f64 = rope_frequencies(8)
+    f32 = rope_frequencies(8, dtype=torch.float32)
+    assert f64.dtype == torch.float64 and f32.dtype == torch.float32
+    torch.testing.assert_close(f64, torch.tensor(exact, dtype=torch.float64), rtol=1e-15, atol=0)
+    # float32 result = the exact value rounded once to float32
+    assert f32.tolist() == torch.tensor(exact, dtype=torch.float64).float().tolist()
 
 
 # --- sinusoidal ---------------------------------------------------------------------------
@@ -223,6 +234,9 @@ def test_explorer_drawing_and_static_frames():
     fig = draw_positional("rope", d_model=16, n_positions=32, base=100.0)
     titles = [ax.get_title() for ax in fig.axes]
     assert any("RoPE" in t for t in titles) and any("rope encoding" in t for t in titles)
+    plt.close(fig)
+    fig = draw_positional("learned", d_model=16, n_positions=32, base=100.0)
+    assert fig.axes[0].get_title() == "learned encoding (d_model=16)"  # base has no effect on a learned table
     plt.close(fig)
     anim = positional_animation(settings=(("sinusoidal", 10.0), ("learned", 1e4)), d_model=8, n_positions=16)
     assert len(list(anim.new_frame_seq())) == 2

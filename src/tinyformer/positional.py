@@ -92,7 +92,8 @@ def rope_frequencies(dim: int, base: float = 10000.0, dtype: torch.dtype = torch
     """
     _check_even_dim("dim", dim)
     base = _check_base(base)
-    return base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim).to(dtype)
+    # computed in float64, then rounded once to ``dtype`` (the precision of the result)
+    return (base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)).to(dtype)
 
 
 def sinusoidal_encoding(n_positions: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
@@ -229,7 +230,7 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     """ALiBi's per-head slopes ``(n_heads,)``: ``2**(-8/n), 2**(-16/n), ...`` for n a power of two.
 
     For other ``n`` (as in Press et al.'s code): the slopes of the largest power of two
-    ``c < n``, then every other slope of ``2c``, until there are ``n``.
+    ``c <= n``, then every other slope of ``2c``, until there are ``n``.
     """
     _check_positive_int("n_heads", n_heads)
 

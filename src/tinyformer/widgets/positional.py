@@ -36,7 +36,7 @@ def draw_positional(
     ax_heat, ax_wave, ax_sim, ax_rope = fig.subplots(2, 2).ravel()
     image = ax_heat.imshow(data["matrix"].T.numpy(), aspect="auto", cmap="RdBu_r", origin="lower", interpolation="nearest")
     fig.colorbar(image, ax=ax_heat)
-    ax_heat.set(xlabel="position p", ylabel="dimension", title=f"{kind} encoding (d_model={d_model}, base={base:g})")
+    ax_heat.set(xlabel="position p", ylabel="dimension", title=f"{kind} encoding (d_model={d_model}" + ("" if kind == "learned" else f", base={base:g}") + ")")
     shown = data["waves"].shape[1]
     for column in range(shown):
         label = f"dim {int(data['dims'][column])}"
