@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformer._checks import check_positive_int
 from tinyformer.positional import RotaryEmbedding, alibi_bias, alibi_slopes
 
 __all__ = ["causal_mask", "scaled_dot_product_attention", "KVCache", "MultiHeadAttention"]
@@ -198,8 +199,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
         for name, value in (("d_model", d_model), ("n_heads", n_heads), ("n_kv_heads", n_kv_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, value)
         if d_model % n_heads:
             raise ValueError(
                 f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "

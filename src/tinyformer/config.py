@@ -16,6 +16,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from tinyformer._checks import check_positive_int
+
 __all__ = ["GPTConfig", "NORMS", "FFNS", "POSITIONS", "NORM_POSITIONS", "swiglu_hidden"]
 
 NORMS = ("layernorm", "rmsnorm")
@@ -39,13 +41,6 @@ def swiglu_hidden(d_model: int, multiple_of: int = 8) -> int:
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"GPTConfig.{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"GPTConfig.{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"GPTConfig.{name} must be >= 1, got {value}")
 
 
 @dataclass
@@ -81,12 +76,12 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(f"GPTConfig.{name}", getattr(self, name))
         if self.n_kv_head is None:
             self.n_kv_head = self.n_head
-        _positive_int("n_kv_head", self.n_kv_head)
+        check_positive_int("GPTConfig.n_kv_head", self.n_kv_head)
         if self.ffn_hidden is not None:
-            _positive_int("ffn_hidden", self.ffn_hidden)
+            check_positive_int("GPTConfig.ffn_hidden", self.ffn_hidden)
         if self.n_embd % self.n_head != 0:
             raise ValueError(
                 f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "

@@ -125,7 +125,8 @@ class TransformerBlock(nn.Module):
 
     ``config.norm_position`` picks pre-norm (GPT-2, LLaMA) or post-norm (the original
     transformer). ``residual=False`` removes both skip connections; it exists for the
-    book's experiments on why they matter (the attribute can also be flipped later). ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
+    book's experiments on why they matter (the attribute can also be flipped later).
+    ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
     """
 
     def __init__(self, config: GPTConfig, residual: bool = True) -> None:

@@ -37,6 +37,8 @@ import math
 import torch
 from torch import nn
 
+from tinyformer._checks import check_positive_int
+
 __all__ = [
     "sinusoidal_encoding",
     "SinusoidalPositionalEncoding",
@@ -53,16 +55,8 @@ __all__ = [
 ]
 
 
-def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return value
-
-
 def _check_even_dim(name: str, value: int) -> int:
-    _check_positive_int(name, value)
+    check_positive_int(name, value)
     if value % 2:
         raise ValueError(f"{name} must be even (coordinates come in sin/cos or rotation pairs), got {value}")
     return value
@@ -102,7 +96,7 @@ def sinusoidal_encoding(n_positions: int, d_model: int, base: float = 10000.0) -
     ``w_i = base**(-2i/d_model)``: dimension pair 0 turns once every 2*pi positions, the
     last pair about once every ``2*pi*base`` positions, like the hands of a clock.
     """
-    _check_positive_int("n_positions", n_positions)
+    check_positive_int("n_positions", n_positions)
     positions = torch.arange(n_positions, dtype=torch.float64)
     return _sinusoid(positions, d_model, base).to(torch.get_default_dtype())
 
@@ -146,8 +140,8 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, n_positions: int, d_model: int) -> None:
         super().__init__()
-        self.n_positions = _check_positive_int("n_positions", n_positions)
-        self.d_model = _check_positive_int("d_model", d_model)
+        self.n_positions = check_positive_int("n_positions", n_positions)
+        self.d_model = check_positive_int("d_model", d_model)
         self.weight = nn.Parameter(torch.empty(n_positions, d_model))
         nn.init.normal_(self.weight, mean=0.0, std=0.02)
 
@@ -232,7 +226,7 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     For other ``n`` (as in Press et al.'s code): the slopes of the largest power of two
     ``c <= n``, then every other slope of ``2c``, until there are ``n``.
     """
-    _check_positive_int("n_heads", n_heads)
+    check_positive_int("n_heads", n_heads)
 
     def powers_of_two(n: int) -> list[float]:
         start = 2.0 ** (-8.0 / n)
@@ -286,7 +280,7 @@ def positional_explorer_data(
     """
     if kind not in EXPLORER_KINDS:
         raise ValueError(f"kind must be one of {EXPLORER_KINDS}, got {kind!r}")
-    _check_positive_int("n_positions", n_positions)
+    check_positive_int("n_positions", n_positions)
     _check_even_dim("d_model", d_model)
     if dims is None:
         middle = 2 * (d_model // 4)
