@@ -21,10 +21,8 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
-import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tinyformer._files import atomic_write
 from tinyformer.config import GPTConfig
 from tinyformer.training import History, TrainConfig
 
@@ -116,27 +115,6 @@ class Checkpoint:
         return {"optimizer": self.optimizer, "rng": self.rng, "step": self.step, "history": self.history.to_dict()}
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (not possible on every OS)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -170,7 +148,8 @@ def save_checkpoint(
         "history": (history or History()).to_dict(),
         "extra": dict(extra or {}),
     }
-    _atomic_torch_save(payload, Path(path))
+    with atomic_write(path) as f:
+        torch.save(payload, f)
 
 
 def _read(path: Path, raw: bytes | None = None) -> dict:

@@ -13,16 +13,14 @@ with the file (a character tokenizer reads it twice: once to collect its alphabe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from tinyformer._files import atomic_write
 from tinyformer.checkpoint import tokenizer_to_dict
 from tinyformer.tokenizers import BPETokenizer, CharTokenizer, GPT2_PATTERN, gpt2_encoding
 from tinyformer.tokenizers.bpe import split_stream
@@ -83,21 +81,11 @@ def prepare(input_path: str | Path, output_path: str | Path, tokenizer: str | ob
     vocab = tok.n_vocab if hasattr(tok, "n_vocab") else tok.vocab_size
     if vocab > 2**16:
         raise ValueError(f"a vocabulary of {vocab} ids does not fit in uint16 (at most 65,536)")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for ids in _id_stream(tok, input_path):
-                f.write(np.asarray(ids, dtype="<u2").tobytes())
-                count += len(ids)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, output_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(output_path) as f:
+        for ids in _id_stream(tok, input_path):
+            f.write(np.asarray(ids, dtype="<u2").tobytes())
+            count += len(ids)
     meta = {"tokenizer": tokenizer_to_dict(tok), "tokens": count, "dtype": "uint16", "source": input_path.name}
     Path(f"{output_path}.json").write_text(json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8")
     return count

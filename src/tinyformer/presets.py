@@ -26,7 +26,7 @@ _MODERN = dict(position="rope", norm="rmsnorm", ffn="swiglu", bias=False)
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     "shakespeare-char": (
         GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, **_MODERN),
-        TrainConfig(batch_size=32, context=64, max_steps=380, max_lr=3e-3, min_lr=3e-4, warmup_steps=30,
+        TrainConfig(batch_size=32, context=64, max_steps=360, max_lr=2e-3, min_lr=2e-4, warmup_steps=30,
                     weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=0, dtype="float32"),
     ),
     "nanogpt-cpu": (
