@@ -2,7 +2,7 @@
 
     python -m tinyformer.train --preset shakespeare-char --out-dir runs/char
     python -m tinyformer.train --preset shakespeare-char --n-layer 6 --max-lr 1e-3
-    python -m tinyformer.train --resume runs/char/ckpt.pt --max-steps 2000
+    python -m tinyformer.train --resume runs/char/ckpt.pt   # finish a stopped run exactly
     torchrun --nproc_per_node=2 -m tinyformer.train --preset shakespeare-char
 
 Every :class:`TrainConfig` and :class:`GPTConfig` field is a flag (``--max-lr``,
@@ -10,7 +10,9 @@ Every :class:`TrainConfig` and :class:`GPTConfig` field is a flag (``--max-lr``,
 FILE`` trains on another text file (characters), ``--data FILE.bin`` on a token file
 written by ``python -m tinyformer.prepare`` (memory-mapped, its tokenizer read from the
 ``FILE.bin.json`` beside it). The last ``--val-fraction`` of the tokens is the validation
-split. Under ``torchrun`` only rank 0 prints and writes checkpoints.
+split. ``--resume`` with a larger ``--max-steps`` extends a finished run, but the cosine
+schedule is then recomputed for the new length (the learning rate rises again). Under
+``torchrun`` only rank 0 prints and writes checkpoints.
 """
 
 from __future__ import annotations
