@@ -74,3 +74,12 @@ def test_unknown_value_lists_the_allowed_ones():
 def test_replace_validates_again():
     with pytest.raises(ValueError):
         GPTConfig.tiny().replace(n_head=3)
+
+
+def test_replace_n_head_keeps_plain_multi_head_attention():
+    # n_kv_head=None means "as many as n_head", and must go on meaning it after replace.
+    assert GPTConfig.gpt2().replace(n_head=16).n_kv_head == 16
+    assert GPTConfig.tiny().replace(n_head=8).n_kv_head == 8
+    grouped = GPTConfig.tiny(n_head=8, n_kv_head=2)
+    assert grouped.replace(n_head=4).n_kv_head == 2, "an explicit grouped-query choice is kept"
+    assert GPTConfig.tiny().replace(n_head=8, n_kv_head=4).n_kv_head == 4

@@ -116,7 +116,13 @@ class GPTConfig:
         return swiglu_hidden(self.n_embd) if self.ffn == "swiglu" else 4 * self.n_embd
 
     def replace(self, **changes: object) -> GPTConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        A config built with ``n_kv_head=None`` (plain multi-head attention) keeps that
+        meaning: changing ``n_head`` alone changes the key/value heads with it.
+        """
+        if "n_head" in changes and "n_kv_head" not in changes and self.n_kv_head == self.n_head:
+            changes["n_kv_head"] = None
         return dataclasses.replace(self, **changes)
 
     @classmethod

@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +26,7 @@ import regex
 from tinyformer.tokenizers.bpe_train import split_specials, train_merges, word_counts
 from tinyformer.tokenizers.gpt2 import ENDOFTEXT, GPT2_PATTERN, gpt2_merges, gpt2_mergeable_ranks
 
-__all__ = ["BPETokenizer"]
+__all__ = ["BPETokenizer", "split_stream"]
 
 _MAGIC = "tinyformer-bpe v1"
 
@@ -155,6 +155,16 @@ class BPETokenizer:
             out.extend(ids)
         return out
 
+    def encode_iterable(self, chunks: Iterable[str]) -> Iterator[int]:
+        """Encode a stream of text (e.g. the lines of an open file) lazily, as ordinary text.
+
+        The ids are exactly those of ``encode_ordinary("".join(chunks))``, but only a small
+        buffer of text is held at a time (see :func:`split_stream`), so a file far larger
+        than memory can be encoded. Special-token strings are treated as plain text.
+        """
+        for segment in split_stream(chunks, self._regex):
+            yield from self.encode_ordinary(segment)
+
     def encode(
         self,
         text: str,
@@ -225,6 +235,39 @@ class BPETokenizer:
 
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+def split_stream(chunks: Iterable[str], pattern: str | regex.Pattern, min_size: int = 1 << 16) -> Iterator[str]:
+    """Regroup a stream of text into segments that can be encoded independently.
+
+    BPE never merges across the pre-tokens that ``pattern`` cuts, so text can be encoded in
+    pieces, but a chunk boundary (say, the end of a line) is not always a safe place to cut:
+    a word may continue in the next chunk, and GPT-2's pattern splits a run of whitespace
+    differently depending on what follows it (``"\n\n"`` at the end of a text is one
+    pre-token, before a word it is two). So text is buffered until it holds at least
+    ``min_size`` characters, and released only up to the start of a pre-token whose
+    predecessor ends in a non-space character: that predecessor ended because the next
+    character belongs to another class, which stays true however the text continues.
+    The last two pre-tokens always wait for more text. Concatenated, the segments are the
+    input; encoded one by one, they give the ids of the whole text (tested against
+    tiktoken for GPT-2's pattern).
+    """
+    compiled = regex.compile(pattern) if isinstance(pattern, str) else pattern
+    buffer = ""
+    for chunk in chunks:
+        if not isinstance(chunk, str):
+            raise TypeError(f"split_stream needs str chunks (open the file in text mode), got {type(chunk).__name__}")
+        buffer += chunk
+        if len(buffer) < min_size:
+            continue
+        pieces = [(m.start(), m.group()) for m in compiled.finditer(buffer)]
+        cut = next((pieces[i][0] for i in range(len(pieces) - 2, 0, -1)
+                    if pieces[i - 1][1] and not pieces[i - 1][1][-1].isspace()), 0)
+        if cut:
+            yield buffer[:cut]
+            buffer = buffer[cut:]
+    if buffer:
+        yield buffer
 
 
 def _quote(s: str) -> str:
