@@ -31,6 +31,7 @@ from tinyformer import distributed
 from tinyformer.checkpoint import load_checkpoint, save_checkpoint, tokenizer_from_dict
 from tinyformer.config import GPTConfig
 from tinyformer.data import load_tinyshakespeare, train_val_split
+from tinyformer.model import GPT
 from tinyformer.presets import PRESETS, preset
 from tinyformer.tokenizers import CharTokenizer
 from tinyformer.sample import generate_text
@@ -129,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             vocab_size = tokenizer.n_vocab if hasattr(tokenizer, "n_vocab") else tokenizer.vocab_size
             gpt_config = gpt_config.replace(vocab_size=vocab_size, **_overrides(args, GPTConfig))
         torch.manual_seed(train_config.seed)  # the same initial weights on every rank
-        from tinyformer.model import GPT
-
         model = GPT(gpt_config)
         if checkpoint is not None:
             model.load_state_dict(checkpoint.model_state)
