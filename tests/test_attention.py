@@ -282,3 +282,10 @@ def test_mha_bad_configurations_and_inputs():
         m(torch.randn(2, 5, 12))
     with pytest.raises(ValueError, match="d_model=16"):
         m(torch.randn(5, 16))
+
+
+def test_alibi_without_the_causal_mask_is_refused():
+    # -m * (i - j) is positive for future keys: unmasked, query 0 would favour the farthest one.
+    with pytest.raises(ValueError, match="alibi=True needs causal=True"):
+        MultiHeadAttention(d_model=16, n_heads=4, causal=False, alibi=True)
+    MultiHeadAttention(d_model=16, n_heads=4, causal=True, alibi=True)  # the supported form

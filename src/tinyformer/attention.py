@@ -212,6 +212,13 @@ class MultiHeadAttention(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if alibi and not causal:
+            # The bias -m * (i - j) grows *positive* for future keys (j > i); only a causal
+            # mask removes them. Bidirectional ALiBi (-m * |i - j|) is not implemented.
+            raise ValueError(
+                "alibi=True needs causal=True: without the causal mask ALiBi's bias -m*(i-j) would reward "
+                "the most distant future keys; use another position scheme for bidirectional attention"
+            )
         self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
         self.head_dim = d_model // n_heads
         if rope is not None and (not isinstance(rope, RotaryEmbedding) or rope.head_dim != self.head_dim):
