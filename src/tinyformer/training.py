@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinyformer import distributed
+from tinyformer.data import windows
 from tinyformer.optim import AdamW, clip_grad_norm, cosine_with_warmup, param_groups
 
 __all__ = ["TrainConfig", "History", "TrainingDiverged", "train", "evaluate", "TokenData", "windows"]
@@ -189,16 +190,6 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
             f"{name} contains token id {top}, but the model's vocabulary has {vocab_size} ids: "
             "was it encoded with the tokenizer the model was built for?"
         )
-
-
-def windows(data: TokenData, starts: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs ``x`` and next-token targets ``y`` ``(len(starts), context)`` cut from ``data``."""
-    if isinstance(data, np.ndarray):  # e.g. a np.memmap of uint16 ids written by tinyformer.prepare
-        idx = starts.numpy()[:, None] + np.arange(context + 1)
-        rows = torch.from_numpy(data[idx].astype(np.int64))
-    else:
-        rows = data[starts[:, None] + torch.arange(context + 1)].long()
-    return rows[:, :-1], rows[:, 1:]
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "load_tinyshakespeare",
     "train_val_split",
     "get_batch",
+    "windows",
 ]
 
 
@@ -124,7 +126,18 @@ def get_batch(
             "use a shorter block_size or more data"
         )
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    offsets = torch.arange(block_size)
-    x = data[starts[:, None] + offsets]
-    y = data[starts[:, None] + offsets + 1]
-    return x, y
+    return windows(data, starts, block_size)
+
+
+def windows(data, starts: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``x`` and next-token targets ``y``, int64 ``(len(starts), context)``, cut from ``data``.
+
+    ``data`` is a 1-D tensor of ids or a numpy array (e.g. a ``np.memmap`` of uint16 ids
+    written by ``python -m tinyformer.prepare``); row ``b`` starts at ``starts[b]``.
+    """
+    if isinstance(data, np.ndarray):
+        idx = starts.numpy()[:, None] + np.arange(context + 1)
+        rows = torch.from_numpy(data[idx].astype(np.int64))
+    else:
+        rows = data[starts[:, None] + torch.arange(context + 1)].long()
+    return rows[:, :-1], rows[:, 1:]
