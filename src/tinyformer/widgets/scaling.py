@@ -91,6 +91,7 @@ def budget_animation(budgets: Sequence[float], laws: dict[str, ChinchillaLaw] | 
         text_ax.text(0, 0.5, "\n".join(lines), family="monospace", fontsize=8.5, va="center")
         return []
 
+    frame(0)  # draw once, so that tight_layout makes room for the labels
     fig.tight_layout()
     anim = FuncAnimation(fig, frame, frames=len(budgets), interval=600)
     plt.close(fig)
