@@ -200,3 +200,19 @@ def test_an_induction_task_is_scored_on_a_real_models_pattern():
         pattern = cache[f"blocks.{i}.attn_pattern"]
         for score in (induction_score(pattern, tokens), previous_token_score(pattern), first_token_score(pattern)):
             assert score.shape == (4,) and torch.all((score >= 0) & (score <= 1))
+
+
+def test_attention_only_models_have_no_mlp_hook_and_no_mlp():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.tiny(n_layer=2, ffn="none", position="rope"))
+    names = hook_points(model)
+    assert not any(n.endswith("mlp_out") for n in names) and len(names) == 2 + 2 * 5
+    idx = _idx()
+    with record(model) as cache:
+        logits, _ = model(idx)
+    block = model.blocks[0]
+    assert block.mlp is None and block.ln_2 is None
+    # each block only adds its attention output to the stream
+    torch.testing.assert_close(cache["blocks.0.resid_post"], cache["blocks.0.resid_pre"] + cache["blocks.0.attn_out"])
+    with pytest.raises(ValueError, match="ffn_hidden must be None"):
+        GPTConfig.tiny(ffn="none", ffn_hidden=64)

@@ -28,6 +28,7 @@ CONFIGS = [
     GPTConfig.tiny(position="sinusoidal", ffn="swiglu", norm="rmsnorm", n_head=8, n_kv_head=1),
     GPTConfig.tiny(position="alibi", ffn_hidden=100, n_embd=96, n_head=3, block_size=48),
     GPTConfig.llama(n_layer=2, n_head=4, n_kv_head=2, n_embd=64, vocab_size=300, block_size=32),
+    GPTConfig.tiny(ffn="none", n_layer=2),  # attention-only
 ]
 
 # Hoffmann et al. (2022), Table 3: (parameters, FLOPs, tokens) of compute-optimal models.

@@ -21,7 +21,7 @@ from tinyformer._checks import check_positive_int
 __all__ = ["GPTConfig", "NORMS", "FFNS", "POSITIONS", "NORM_POSITIONS", "swiglu_hidden"]
 
 NORMS = ("layernorm", "rmsnorm")
-FFNS = ("gelu", "relu", "swiglu")
+FFNS = ("gelu", "relu", "swiglu", "none")
 POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "none")
 NORM_POSITIONS = ("pre", "post")
 
@@ -54,7 +54,8 @@ class GPTConfig:
     - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or :func:`swiglu_hidden`).
     - ``dropout``: probability used on embeddings, attention weights and sub-layer outputs.
     - ``bias``: biases in Linear layers and LayerNorm.
-    - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` | ``relu`` | ``swiglu``;
+    - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` | ``relu`` | ``swiglu`` |
+      ``none`` (no feed-forward network: an attention-only model, for interpretability);
       ``position``: ``learned`` | ``sinusoidal`` | ``rope`` | ``alibi`` | ``none``;
       ``norm_position``: ``pre`` | ``post``; ``tie_weights``: output head shares ``wte``.
     """
@@ -82,6 +83,8 @@ class GPTConfig:
         check_positive_int("GPTConfig.n_kv_head", self.n_kv_head)
         if self.ffn_hidden is not None:
             check_positive_int("GPTConfig.ffn_hidden", self.ffn_hidden)
+            if self.ffn == "none":
+                raise ValueError("GPTConfig.ffn_hidden must be None when ffn='none' (there is no feed-forward network)")
         if self.n_embd % self.n_head != 0:
             raise ValueError(
                 f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
@@ -110,7 +113,9 @@ class GPTConfig:
 
     @property
     def hidden(self) -> int:
-        """The feed-forward width actually used."""
+        """The feed-forward width actually used (0 for ``ffn='none'``)."""
+        if self.ffn == "none":
+            return 0
         if self.ffn_hidden is not None:
             return self.ffn_hidden
         return swiglu_hidden(self.n_embd) if self.ffn == "swiglu" else 4 * self.n_embd

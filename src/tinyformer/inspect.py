@@ -12,7 +12,8 @@ hook points, in a much smaller package:
   then runs its plain, unfused attention, which agrees with the fused kernel to rounding);
 - ``blocks.{i}.head_out``: each head's output before the output projection ``(B, T, H, D)``;
 - ``blocks.{i}.attn_out`` / ``blocks.{i}.mlp_out``: what the attention layer and the
-  feed-forward network add to the stream ``(B, T, C)``;
+  feed-forward network add to the stream ``(B, T, C)`` (no ``mlp_out`` in an
+  attention-only model, ``ffn='none'``);
 - ``ln_f``: the final norm's output, the input of the unembedding ``(B, T, C)``.
 
 :func:`record` keeps the activations of the last forward pass; :func:`intervene` replaces
@@ -56,8 +57,8 @@ def hook_points(model: nn.Module) -> list[str]:
     """Every hook point name of ``model``, in the order the forward pass reaches them."""
     _check_model(model)
     names = ["embed"]
-    for i in range(len(model.blocks)):
-        names += [f"blocks.{i}.{what}" for what in _PER_BLOCK]
+    for i, block in enumerate(model.blocks):
+        names += [f"blocks.{i}.{what}" for what in _PER_BLOCK if what != "mlp_out" or block.mlp is not None]
     return names + ["ln_f"]
 
 

@@ -113,8 +113,10 @@ def make_norm(config: GPTConfig) -> nn.Module:
     return LayerNorm(config.n_embd, bias=config.bias)
 
 
-def make_ffn(config: GPTConfig) -> nn.Module:
-    """The feed-forward network ``config.ffn`` asks for."""
+def make_ffn(config: GPTConfig) -> nn.Module | None:
+    """The feed-forward network ``config.ffn`` asks for (``None`` for ``ffn='none'``)."""
+    if config.ffn == "none":
+        return None
     if config.ffn == "swiglu":
         return SwiGLU(config.n_embd, config.hidden, bias=config.bias, dropout=config.dropout)
     return FeedForward(config.n_embd, config.hidden, config.ffn, bias=config.bias, dropout=config.dropout)
@@ -140,16 +142,16 @@ class TransformerBlock(nn.Module):
             rope=RotaryEmbedding(config.head_dim) if config.position == "rope" else None,
             alibi=config.position == "alibi",
         )
-        self.ln_2 = make_norm(config)
         self.mlp = make_ffn(config)
+        self.ln_2 = make_norm(config) if self.mlp is not None else None
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         skip = 1.0 if self.residual else 0.0
         if self.pre_norm:
             x = skip * x + self.attn(self.ln_1(x), kv_cache=kv_cache)
-            return skip * x + self.mlp(self.ln_2(x))
+            return x if self.mlp is None else skip * x + self.mlp(self.ln_2(x))
         x = self.ln_1(skip * x + self.attn(x, kv_cache=kv_cache))
-        return self.ln_2(skip * x + self.mlp(x))
+        return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
 
 
 def init_weights(module: nn.Module, n_layer: int, std: float = 0.02, scale_residual: bool = True) -> None:

@@ -66,7 +66,7 @@ def _block_matmul_weights(config: GPTConfig) -> int:
     """Weights of the Linear layers in one block (biases excluded)."""
     C, kv = config.n_embd, config.n_kv_head * config.head_dim
     attention = C * C + 2 * C * kv + C * C  # q, k, v, out
-    matrices = 3 if config.ffn == "swiglu" else 2
+    matrices = {"swiglu": 3, "none": 0}.get(config.ffn, 2)
     return attention + matrices * C * config.hidden
 
 
@@ -74,10 +74,12 @@ def _block_other_parameters(config: GPTConfig) -> int:
     """Biases and norm weights of one block."""
     C, kv = config.n_embd, config.n_kv_head * config.head_dim
     norm = C * (2 if config.norm == "layernorm" and config.bias else 1)
-    count = 2 * norm
+    has_ffn = config.ffn != "none"
+    count = (2 if has_ffn else 1) * norm
     if config.bias:
         count += C + 2 * kv + C  # q, k, v, out
-        count += (2 * config.hidden if config.ffn == "swiglu" else config.hidden) + C
+        if has_ffn:
+            count += (2 * config.hidden if config.ffn == "swiglu" else config.hidden) + C
     return count
 
 
