@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Every chapter; tests/test_book.py checks that this is exactly the list in _toc.yml.
 CHAPTERS ?= $(sort $(wildcard book/*.ipynb))
 
-.PHONY: install book test unit nbval html refresh bench clean
+.PHONY: install book test lint unit nbval html refresh bench clean
 
 install: $(STAMP)
 
@@ -23,8 +23,14 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build --keep-going .
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-## make test: unit tests, strict nbval over every chapter, and a warning-free book build.
-test: unit nbval html
+## make test: lint and format check, unit tests, strict nbval over every chapter, and a
+## warning-free book build.
+test: lint unit nbval html
+
+## make lint: ruff's checks and formatting (settings in pyproject.toml), chapters included.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest

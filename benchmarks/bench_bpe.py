@@ -20,7 +20,11 @@ import time
 
 from tinyformer.data import load_tinyshakespeare
 from tinyformer.tokenizers import GPT2_PATTERN, BPETokenizer, gpt2_encoding
-from tinyformer.tokenizers.bpe_train import train_merges, train_merges_naive, word_counts
+from tinyformer.tokenizers.bpe_train import (
+    train_merges,
+    train_merges_naive,
+    word_counts,
+)
 
 MERGES = 1000
 
@@ -33,7 +37,12 @@ def timed(fn, *args):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--naive-merges", type=int, default=MERGES, help="merges to run the naive trainer for")
+    parser.add_argument(
+        "--naive-merges",
+        type=int,
+        default=MERGES,
+        help="merges to run the naive trainer for",
+    )
     args = parser.parse_args()
     text = load_tinyshakespeare()
 
@@ -44,11 +53,19 @@ def main() -> None:
     t_naive_full = t_naive * MERGES / len(naive)
     fast_total = t_count + t_fast
     naive_total = t_count + t_naive_full
-    print(f"training {MERGES} merges on TinyShakespeare ({len(text):,} chars, {len(counts):,} distinct words)")
+    print(
+        f"training {MERGES} merges on TinyShakespeare ({len(text):,} chars, {len(counts):,} distinct words)"
+    )
     print(f"  pre-tokenize + count words:       {t_count:6.2f} s")
-    print(f"  incremental trainer, total:       {fast_total:6.2f} s  (target < 10 s: {'met' if fast_total < 10 else 'MISSED'})")
-    how = "measured" if len(naive) == MERGES else f"extrapolated from {len(naive)} merges"
-    print(f"  naive recount trainer, total:     {naive_total:6.2f} s  ({how}; same merges)")
+    print(
+        f"  incremental trainer, total:       {fast_total:6.2f} s  (target < 10 s: {'met' if fast_total < 10 else 'MISSED'})"
+    )
+    how = (
+        "measured" if len(naive) == MERGES else f"extrapolated from {len(naive)} merges"
+    )
+    print(
+        f"  naive recount trainer, total:     {naive_total:6.2f} s  ({how}; same merges)"
+    )
     print(f"  training speed-up (naive / incremental): {naive_total / fast_total:.1f}x")
 
     ours = BPETokenizer.from_gpt2()
@@ -57,12 +74,16 @@ def main() -> None:
     ref, t_ref = timed(tiktoken_gpt2.encode_ordinary, text)
     assert ids == ref, "our GPT-2 encoding differs from tiktoken's"
     _, t_warm = timed(ours.encode_ordinary, text)
-    print(f"encoding TinyShakespeare with GPT-2's merges ({len(ids):,} tokens, identical ids)")
+    print(
+        f"encoding TinyShakespeare with GPT-2's merges ({len(ids):,} tokens, identical ids)"
+    )
     print(f"  tiktoken:               {t_ref:6.3f} s")
     print(f"  ours (empty cache):     {t_ours:6.3f} s")
     print(f"  ours (warm word cache): {t_warm:6.3f} s")
     ratio = t_ours / t_ref
-    print(f"  encoding time ratio (ours / tiktoken): {ratio:.1f}x  (target <= 10x: {'met' if ratio <= 10 else 'MISSED'})")
+    print(
+        f"  encoding time ratio (ours / tiktoken): {ratio:.1f}x  (target <= 10x: {'met' if ratio <= 10 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

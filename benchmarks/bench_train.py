@@ -34,7 +34,9 @@ from tinyformer.tokenizers import CharTokenizer
 from tinyformer.training import train
 
 TARGET = 1.88
-NANOGPT_SECONDS = 213.0  # nanoGPT's own CPU run on this machine kind (BOOK_GUIDE.md section 10)
+NANOGPT_SECONDS = (
+    213.0  # nanoGPT's own CPU run on this machine kind (BOOK_GUIDE.md section 10)
+)
 
 
 def matmul_peak(n: int = 1024, seconds: float = 2.0) -> float:
@@ -69,27 +71,43 @@ def run(name: str, data, eval_interval: int | None = None) -> dict:
     history = train(model, train_data, val_data, train_config, quiet=True)
     wall = time.perf_counter() - start
     step_seconds = [train_config.tokens_per_step / t for t in history.tokens_per_sec]
-    reached = next((s for s, loss in zip(history.val_step, history.val_loss) if loss <= TARGET), None)
+    reached = next(
+        (s for s, loss in zip(history.val_step, history.val_loss) if loss <= TARGET),
+        None,
+    )
     train_only = sum(step_seconds[:reached]) if reached else None
     with_evals = history.time_to(TARGET)
-    tokens_per_sec = train_config.tokens_per_step * len(step_seconds) / sum(step_seconds)
-    return dict(name=name, wall=wall, final=history.val_loss[-1], reached=reached, train_only=train_only,
-                train_total=sum(step_seconds),
-                with_evals=with_evals, tokens_per_sec=tokens_per_sec,
-                flops=tokens_per_sec * train_flops_per_token(gpt_config, train_config.context))
+    tokens_per_sec = (
+        train_config.tokens_per_step * len(step_seconds) / sum(step_seconds)
+    )
+    return dict(
+        name=name,
+        wall=wall,
+        final=history.val_loss[-1],
+        reached=reached,
+        train_only=train_only,
+        train_total=sum(step_seconds),
+        with_evals=with_evals,
+        tokens_per_sec=tokens_per_sec,
+        flops=tokens_per_sec * train_flops_per_token(gpt_config, train_config.context),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--gpu", action="store_true", help="also run nanoGPT's GPU recipe (needs CUDA)")
+    parser.add_argument(
+        "--gpu", action="store_true", help="also run nanoGPT's GPU recipe (needs CUDA)"
+    )
     args = parser.parse_args()
 
     text = load_tinyshakespeare()
     ids = torch.tensor(CharTokenizer.from_text(text).encode(text), dtype=torch.int16)
     data = train_val_split(ids)
     peak = matmul_peak()
-    print(f"fp32 matmul peak here: {peak:.0f} GFLOP/s; {torch.get_num_threads()} threads; target val loss {TARGET}")
+    print(
+        f"fp32 matmul peak here: {peak:.0f} GFLOP/s; {torch.get_num_threads()} threads; target val loss {TARGET}"
+    )
 
     ours = run("shakespeare-char", data)
     rows = [ours]
@@ -97,35 +115,49 @@ def main() -> None:
         rows.append(run("nanogpt-cpu", data, eval_interval=100))
     for r in rows:
         if r["reached"]:
-            reached = (f"reached {TARGET} at step {r['reached']} ({r['with_evals']:.1f} s with evaluations, "
-                       f"{r['train_only']:.1f} s training only)")
+            reached = (
+                f"reached {TARGET} at step {r['reached']} ({r['with_evals']:.1f} s with evaluations, "
+                f"{r['train_only']:.1f} s training only)"
+            )
         else:
             reached = f"did not reach {TARGET}"
-        print(f"{r['name']:17} final full-val loss {r['final']:.4f}; {reached}; whole run {r['wall']:.1f} s; "
-              f"{r['tokens_per_sec']:,.0f} tokens/s = {r['flops'] / 1e9:.0f} GFLOP/s = "
-              f"{r['flops'] / 1e9 / peak:.0%} of the matmul peak")
+        print(
+            f"{r['name']:17} final full-val loss {r['final']:.4f}; {reached}; whole run {r['wall']:.1f} s; "
+            f"{r['tokens_per_sec']:,.0f} tokens/s = {r['flops'] / 1e9:.0f} GFLOP/s = "
+            f"{r['flops'] / 1e9 / peak:.0%} of the matmul peak"
+        )
     ours_time = ours["wall"] if ours["with_evals"] is not None else None
     if ours_time is None:
         print(f"our preset did NOT reach {TARGET}")
     else:
-        print(f"ours: {ours_time:.1f} s wall from start to {TARGET} (model build, training and evaluation)")
-        print(f"speed-up vs nanoGPT's own 213 s on this machine kind: {NANOGPT_SECONDS / ours_time:.1f}x")
+        print(
+            f"ours: {ours_time:.1f} s wall from start to {TARGET} (model build, training and evaluation)"
+        )
+        print(
+            f"speed-up vs nanoGPT's own 213 s on this machine kind: {NANOGPT_SECONDS / ours_time:.1f}x"
+        )
         if len(rows) > 1:
             base = rows[1]
             if base["train_only"] is not None:
-                print(f"speed-up vs nanoGPT's settings in our code, same run: {base['train_only'] / ours_time:.1f}x")
+                print(
+                    f"speed-up vs nanoGPT's settings in our code, same run: {base['train_only'] / ours_time:.1f}x"
+                )
             else:
-                print(f"nanoGPT's settings in our code never reached {TARGET} on the full validation split "
-                      f"(final {base['final']:.4f} after {base['train_total']:.0f} s of training): "
-                      f"the speed-up is more than {base['train_total'] / ours_time:.1f}x")
+                print(
+                    f"nanoGPT's settings in our code never reached {TARGET} on the full validation split "
+                    f"(final {base['final']:.4f} after {base['train_total']:.0f} s of training): "
+                    f"the speed-up is more than {base['train_total'] / ours_time:.1f}x"
+                )
 
     if args.gpu:
         if not torch.cuda.is_available():
             print("GPU preset: no CUDA device here, not run")
         else:
             gpu = run("shakespeare-char-gpu", data)
-            print(f"GPU preset ({torch.cuda.get_device_name()}): final full-val loss {gpu['final']:.4f} "
-                  f"in {gpu['wall']:.1f} s (nanoGPT: 1.4697 in about 3 minutes on an A100)")
+            print(
+                f"GPU preset ({torch.cuda.get_device_name()}): final full-val loss {gpu['final']:.4f} "
+                f"in {gpu['wall']:.1f} s (nanoGPT: 1.4697 in about 3 minutes on an A100)"
+            )
 
 
 if __name__ == "__main__":

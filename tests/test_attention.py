@@ -4,7 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinyformer.attention import KVCache, MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from tinyformer.attention import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 from tinyformer.positional import RotaryEmbedding, apply_rope
 
 
@@ -69,13 +74,23 @@ def test_sdpa_matches_pytorch(dtype, case):
 
 def test_sdpa_causal_with_fewer_queries_equals_explicit_bottom_right_mask():
     q, k, v = qkv((2, 3, 8), (2, 5, 8))
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor([[j <= 2 + i for j in range(5)] for i in range(3)]))
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True), expected)
+    expected = F.scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        attn_mask=torch.tensor([[j <= 2 + i for j in range(5)] for i in range(3)]),
+    )
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, is_causal=True), expected
+    )
 
 
 def test_sdpa_without_batch_dims_and_custom_scale():
     q, k, v = qkv((4, 5), (6, 5))
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, scale=0.3), F.scaled_dot_product_attention(q, k, v, scale=0.3))
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, scale=0.3),
+        F.scaled_dot_product_attention(q, k, v, scale=0.3),
+    )
 
 
 def test_sdpa_weights_are_a_distribution_and_causal_zeros_the_future():
@@ -92,8 +107,12 @@ def test_sdpa_gradcheck_float64():
     q, k, v = qkv((2, 4, 3), (2, 5, 3), 2, dtype=torch.float64)
     bias = torch.randn(4, 5, dtype=torch.float64, generator=gen(1))
     inputs = tuple(t.requires_grad_() for t in (q, k, v))
-    assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, mask=bias), inputs)
-    assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, is_causal=True), inputs)
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, mask=bias), inputs
+    )
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, is_causal=True), inputs
+    )
 
 
 def test_sdpa_dropout_is_reproducible_with_a_generator_and_unbiased_in_expectation():
@@ -101,7 +120,9 @@ def test_sdpa_dropout_is_reproducible_with_a_generator_and_unbiased_in_expectati
     a = scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=gen(3))
     b = scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=gen(3))
     torch.testing.assert_close(a, b)
-    _, w = scaled_dot_product_attention(q, k, v, dropout_p=0.5, generator=gen(4), return_weights=True)
+    _, w = scaled_dot_product_attention(
+        q, k, v, dropout_p=0.5, generator=gen(4), return_weights=True
+    )
     zero_fraction = (w == 0).float().mean().item()
     assert 0.45 < zero_fraction < 0.55
     assert abs(w.sum(-1).mean().item() - 1.0) < 0.05
@@ -135,8 +156,12 @@ def test_mha_matches_torch_multihead_attention(causal):
     mine = MultiHeadAttention(d, H, causal=causal).eval()
     ref = torch.nn.MultiheadAttention(d, H, batch_first=True).eval()
     with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([mine.q_proj.weight, mine.k_proj.weight, mine.v_proj.weight]))
-        ref.in_proj_bias.copy_(torch.cat([mine.q_proj.bias, mine.k_proj.bias, mine.v_proj.bias]))
+        ref.in_proj_weight.copy_(
+            torch.cat([mine.q_proj.weight, mine.k_proj.weight, mine.v_proj.weight])
+        )
+        ref.in_proj_bias.copy_(
+            torch.cat([mine.q_proj.bias, mine.k_proj.bias, mine.v_proj.bias])
+        )
         ref.out_proj.weight.copy_(mine.out_proj.weight)
         ref.out_proj.bias.copy_(mine.out_proj.bias)
     x = torch.randn(B, T, d)
@@ -157,7 +182,14 @@ def test_mha_shapes_and_last_weights():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(), dict(n_kv_heads=2), dict(n_kv_heads=1), dict(alibi=True), dict(rope=True, n_kv_heads=2), dict(causal=False)],
+    [
+        dict(),
+        dict(n_kv_heads=2),
+        dict(n_kv_heads=1),
+        dict(alibi=True),
+        dict(rope=True, n_kv_heads=2),
+        dict(causal=False),
+    ],
     ids=["mha", "gqa", "mqa", "alibi", "rope_gqa", "bidirectional"],
 )
 def test_fused_equals_unfused(kwargs):
@@ -183,11 +215,19 @@ def test_gqa_equals_full_attention_with_repeated_key_value_weights():
         for name in ("k_proj", "v_proj"):
             src = getattr(gqa, name)
             # head h of the full model copies key/value head h // group of the GQA model
-            getattr(full, name).weight.copy_(src.weight.view(H_kv, D, d).repeat_interleave(group, 0).reshape(d, d))
-            getattr(full, name).bias.copy_(src.bias.view(H_kv, D).repeat_interleave(group, 0).reshape(d))
+            getattr(full, name).weight.copy_(
+                src.weight.view(H_kv, D, d).repeat_interleave(group, 0).reshape(d, d)
+            )
+            getattr(full, name).bias.copy_(
+                src.bias.view(H_kv, D).repeat_interleave(group, 0).reshape(d)
+            )
     x = torch.randn(3, 5, d)
     torch.testing.assert_close(gqa(x), full(x))
-    n_kv_params = sum(p.numel() for n, p in gqa.named_parameters() if n.startswith(("k_proj", "v_proj")))
+    n_kv_params = sum(
+        p.numel()
+        for n, p in gqa.named_parameters()
+        if n.startswith(("k_proj", "v_proj"))
+    )
     assert n_kv_params == 2 * (d * H_kv * D + H_kv * D)
 
 
@@ -200,7 +240,15 @@ def test_alibi_mha_equals_hand_written_bias():
     k = m.k_proj(x).view(1, T, H, 4).transpose(1, 2)
     v = m.v_proj(x).view(1, T, H, 4).transpose(1, 2)
     slopes = [2.0**-4, 2.0**-8]  # 2 heads: 2^(-8/2), 2^(-16/2)
-    bias = torch.tensor([[[-s * (i - j) if j <= i else -math.inf for j in range(T)] for i in range(T)] for s in slopes])
+    bias = torch.tensor(
+        [
+            [
+                [-s * (i - j) if j <= i else -math.inf for j in range(T)]
+                for i in range(T)
+            ]
+            for s in slopes
+        ]
+    )
     y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     expected = m.out_proj(y.transpose(1, 2).reshape(1, T, d))
     torch.testing.assert_close(m(x), expected)
@@ -234,7 +282,13 @@ def test_changing_a_future_token_never_changes_an_earlier_output(fused):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(), dict(n_kv_heads=2), dict(alibi=True), dict(rope=True), dict(rope=True, alibi=True, n_kv_heads=1)],
+    [
+        dict(),
+        dict(n_kv_heads=2),
+        dict(alibi=True),
+        dict(rope=True),
+        dict(rope=True, alibi=True, n_kv_heads=1),
+    ],
     ids=["mha", "gqa", "alibi", "rope", "rope_alibi_mqa"],
 )
 @pytest.mark.parametrize("fused", [True, False])
@@ -246,7 +300,9 @@ def test_kv_cache_incremental_equals_full_causal(kwargs, fused):
     x = torch.randn(2, 9, 16)
     full = m(x)
     cache = KVCache()
-    chunks = [m(x[:, a:b], kv_cache=cache) for a, b in ((0, 4), (4, 5), (5, 6), (6, 9))]  # a prompt, then tokens
+    chunks = [
+        m(x[:, a:b], kv_cache=cache) for a, b in ((0, 4), (4, 5), (5, 6), (6, 9))
+    ]  # a prompt, then tokens
     torch.testing.assert_close(torch.cat(chunks, dim=1), full)
     assert cache.length == 9 and cache.k.shape == (2, m.n_kv_heads, 9, 4)
     cache.reset()
@@ -288,4 +344,6 @@ def test_alibi_without_the_causal_mask_is_refused():
     # -m * (i - j) is positive for future keys: unmasked, query 0 would favour the farthest one.
     with pytest.raises(ValueError, match="alibi=True needs causal=True"):
         MultiHeadAttention(d_model=16, n_heads=4, causal=False, alibi=True)
-    MultiHeadAttention(d_model=16, n_heads=4, causal=True, alibi=True)  # the supported form
+    MultiHeadAttention(
+        d_model=16, n_heads=4, causal=True, alibi=True
+    )  # the supported form

@@ -35,10 +35,14 @@ def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
     notebooks = {f"book/{p.stem}" for p in chapters()}
     assert notebooks, "no chapters found in book/"
     missing_from_toc = notebooks - set(listed)
-    assert not missing_from_toc, f"notebooks not listed in _toc.yml: {sorted(missing_from_toc)}"
+    assert not missing_from_toc, (
+        f"notebooks not listed in _toc.yml: {sorted(missing_from_toc)}"
+    )
     for entry in listed:
         candidates = [ROOT / f"{entry}{ext}" for ext in (".ipynb", ".md")]
-        assert any(c.exists() for c in candidates), f"_toc.yml lists {entry}, which does not exist"
+        assert any(c.exists() for c in candidates), (
+            f"_toc.yml lists {entry}, which does not exist"
+        )
 
 
 def test_chapters_are_listed_in_numeric_order():
@@ -49,11 +53,19 @@ def test_chapters_are_listed_in_numeric_order():
 @pytest.mark.parametrize("path", chapters(), ids=lambda p: p.name)
 def test_chapter_is_executed_in_order_with_outputs(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
-    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    code = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
     counts = [c["execution_count"] for c in code]
     assert None not in counts, f"{path.name} has unexecuted cells: run make refresh"
-    assert counts == list(range(1, len(code) + 1)), f"{path.name} was not run top to bottom in one kernel"
-    errors = [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name} was not run top to bottom in one kernel"
+    )
+    errors = [
+        o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
     assert not errors, f"{path.name} has error outputs"
 
 
@@ -61,30 +73,56 @@ def test_chapter_is_executed_in_order_with_outputs(path):
 def test_chapter_has_hidden_setup_and_exercises(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
-    assert "remove-cell" in first_code["metadata"].get("tags", []), "the setup cell must be tagged remove-cell"
-    assert "google.colab" in "".join(first_code["source"]), "the setup cell must install the package in Colab"
-    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    assert re.search(r"^#+ Exercises", markdown, re.M), "every chapter ends with exercises"
-    assert ":class: dropdown" in markdown, "exercise solutions go in collapsed dropdowns"
+    assert "remove-cell" in first_code["metadata"].get("tags", []), (
+        "the setup cell must be tagged remove-cell"
+    )
+    assert "google.colab" in "".join(first_code["source"]), (
+        "the setup cell must install the package in Colab"
+    )
+    markdown = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
+    assert re.search(r"^#+ Exercises", markdown, re.M), (
+        "every chapter ends with exercises"
+    )
+    assert ":class: dropdown" in markdown, (
+        "exercise solutions go in collapsed dropdowns"
+    )
 
 
 def test_every_citation_has_a_bibliography_entry():
     from pybtex.database import parse_file  # the parser sphinxcontrib-bibtex uses
 
     bib = (ROOT / "book/references.bib").read_text(encoding="utf-8")
-    keys = set(parse_file(str(ROOT / "book/references.bib"), bib_format="bibtex").entries)
-    assert len(keys) == bib.count("\n@") + bib.startswith("@"), "an entry is malformed or a key repeats"
-    sources = [p.read_text(encoding="utf-8") for p in chapters()] + [p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md")]
-    cited = {key for text in sources for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", text) for key in group.split(",")}
+    keys = set(
+        parse_file(str(ROOT / "book/references.bib"), bib_format="bibtex").entries
+    )
+    assert len(keys) == bib.count("\n@") + bib.startswith("@"), (
+        "an entry is malformed or a key repeats"
+    )
+    sources = [p.read_text(encoding="utf-8") for p in chapters()] + [
+        p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md")
+    ]
+    cited = {
+        key
+        for text in sources
+        for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", text)
+        for key in group.split(",")
+    }
     assert cited, "the book cites nothing"
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
 
 
 def test_nothing_in_the_package_or_book_reaches_the_network():
-    pattern = re.compile(r"urlopen|requests\.get|urllib\.request|from_pretrained\(|hf_hub_download|get_encoding\(")
+    pattern = re.compile(
+        r"urlopen|requests\.get|urllib\.request|from_pretrained\(|hf_hub_download|get_encoding\("
+    )
     offenders = []
     for path in list((ROOT / "src").rglob("*.py")) + chapters():
         for line in path.read_text(encoding="utf-8").splitlines():
             if pattern.search(line) and "# offline:" not in line:
                 offenders.append(f"{path.relative_to(ROOT)}: {line.strip()[:80]}")
-    assert not offenders, "network access (mark a deliberate offline use with '# offline:'):\n" + "\n".join(offenders)
+    assert not offenders, (
+        "network access (mark a deliberate offline use with '# offline:'):\n"
+        + "\n".join(offenders)
+    )

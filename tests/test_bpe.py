@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 
 from tinyformer.data import load_tinyshakespeare
 from tinyformer.tokenizers import ENDOFTEXT, GPT2_PATTERN, BPETokenizer
-from tinyformer.tokenizers.bpe_train import train_merges, train_merges_naive, word_counts
+from tinyformer.tokenizers.bpe_train import (
+    train_merges,
+    train_merges_naive,
+    word_counts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,31 @@ def shakespeare():
 # the regex and the merges (emoji with joiners, CJK, combining marks, whitespace runs,
 # contractions, digits, and the special token).
 _PIECES = st.sampled_from(
-    ["👍🏽", "👨‍👩‍👧", "日本語", "한국어", "é", "e\u0301", "\u0301\u0302", "   ", "\n\n", " \t ", "\r\n", "'s", "'ll",
-     "2024", " 3.14", "hello", " world", ENDOFTEXT, "<|", "|>", "\u00a0", "\u2028", "Ġ"]
+    [
+        "👍🏽",
+        "👨‍👩‍👧",
+        "日本語",
+        "한국어",
+        "é",
+        "e\u0301",
+        "\u0301\u0302",
+        "   ",
+        "\n\n",
+        " \t ",
+        "\r\n",
+        "'s",
+        "'ll",
+        "2024",
+        " 3.14",
+        "hello",
+        " world",
+        ENDOFTEXT,
+        "<|",
+        "|>",
+        "\u00a0",
+        "\u2028",
+        "Ġ",
+    ]
 )
 _TEXT = st.lists(st.one_of(st.text(max_size=8), _PIECES), max_size=12).map("".join)
 
@@ -61,7 +88,13 @@ def test_incremental_trainer_matches_naive_trainer_on_shakespeare(shakespeare):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["ab", "ba", "aab", " a", "bb", "abab", "é", "a"]), min_size=1, max_size=30).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(["ab", "ba", "aab", " a", "bb", "abab", "é", "a"]),
+        min_size=1,
+        max_size=30,
+    ).map("".join)
+)
 def test_incremental_trainer_matches_naive_trainer_on_tie_heavy_texts(text):
     counts = word_counts(text, GPT2_PATTERN)
     assert train_merges(counts, 12) == train_merges_naive(counts, 12)
@@ -92,11 +125,15 @@ def test_trained_tokenizer_compresses_shakespeare(shakespeare):
     tok = BPETokenizer.train(sample, vocab_size=512)
     ids = tok.encode(sample)
     assert tok.decode(ids) == sample
-    assert len(sample.encode()) / len(ids) > 2.0  # 256 merges at least double bytes per token
+    assert (
+        len(sample.encode()) / len(ids) > 2.0
+    )  # 256 merges at least double bytes per token
     assert max(ids) < 512
 
 
-def test_from_gpt2_matches_tiktoken_on_all_of_tinyshakespeare(gpt2, tiktoken_gpt2, shakespeare):
+def test_from_gpt2_matches_tiktoken_on_all_of_tinyshakespeare(
+    gpt2, tiktoken_gpt2, shakespeare
+):
     assert gpt2.vocab_size == tiktoken_gpt2.n_vocab == 50257
     ids = gpt2.encode(shakespeare)
     assert ids == tiktoken_gpt2.encode(shakespeare)
@@ -104,18 +141,26 @@ def test_from_gpt2_matches_tiktoken_on_all_of_tinyshakespeare(gpt2, tiktoken_gpt
 
 
 def test_from_gpt2_known_tokens(gpt2, tiktoken_gpt2):
-    assert gpt2.encode(" SolidGoldMagikarp") == tiktoken_gpt2.encode(" SolidGoldMagikarp")
+    assert gpt2.encode(" SolidGoldMagikarp") == tiktoken_gpt2.encode(
+        " SolidGoldMagikarp"
+    )
     assert len(gpt2.encode(" SolidGoldMagikarp")) == 1
     for token_id in (0, 220, 198, 15496, 50255):
-        assert gpt2.token_bytes(token_id) == tiktoken_gpt2.decode_single_token_bytes(token_id)
+        assert gpt2.token_bytes(token_id) == tiktoken_gpt2.decode_single_token_bytes(
+            token_id
+        )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_TEXT)
 def test_from_gpt2_matches_tiktoken_on_arbitrary_unicode(gpt2, tiktoken_gpt2, text):
     assert gpt2.encode_ordinary(text) == tiktoken_gpt2.encode_ordinary(text)
-    assert gpt2.encode(text, allowed_special="all") == tiktoken_gpt2.encode(text, allowed_special="all")
-    assert gpt2.encode(text, disallowed_special=()) == tiktoken_gpt2.encode(text, disallowed_special=())
+    assert gpt2.encode(text, allowed_special="all") == tiktoken_gpt2.encode(
+        text, allowed_special="all"
+    )
+    assert gpt2.encode(text, disallowed_special=()) == tiktoken_gpt2.encode(
+        text, disallowed_special=()
+    )
     if ENDOFTEXT in text:
         with pytest.raises(ValueError, match="special token"):
             gpt2.encode(text)
@@ -136,13 +181,19 @@ _SMALL: list[BPETokenizer] = []
 
 def _small_tokenizer() -> BPETokenizer:
     if not _SMALL:
-        _SMALL.append(BPETokenizer.train(load_tinyshakespeare()[:20_000], 300, special_tokens=["<|end|>"]))
+        _SMALL.append(
+            BPETokenizer.train(
+                load_tinyshakespeare()[:20_000], 300, special_tokens=["<|end|>"]
+            )
+        )
     return _SMALL[0]
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 50256), max_size=10))
-def test_decode_of_arbitrary_ids_matches_tiktoken_and_never_raises(gpt2, tiktoken_gpt2, ids):
+def test_decode_of_arbitrary_ids_matches_tiktoken_and_never_raises(
+    gpt2, tiktoken_gpt2, ids
+):
     assert gpt2.decode(ids) == tiktoken_gpt2.decode(ids)
 
 
@@ -167,12 +218,18 @@ def test_save_load_round_trip(tmp_path):
     path = tmp_path / "tok.txt"
     tok.save(path)
     text = path.read_text(encoding="utf-8")
-    assert text.startswith("tinyformer-bpe v1\n") and "merges 43\n" in text and 'specials 1\n299 "<|end|>"' in text
+    assert (
+        text.startswith("tinyformer-bpe v1\n")
+        and "merges 43\n" in text
+        and 'specials 1\n299 "<|end|>"' in text
+    )
     again = BPETokenizer.load(path)
     assert again.merges == tok.merges and again.special_tokens == tok.special_tokens
     assert again.pattern == tok.pattern and again.byte_ids == tok.byte_ids
     sample = "To be, or not to be<|end|>"
-    assert again.encode(sample, allowed_special="all") == tok.encode(sample, allowed_special="all")
+    assert again.encode(sample, allowed_special="all") == tok.encode(
+        sample, allowed_special="all"
+    )
 
 
 def test_gpt2_save_load_round_trip(gpt2, tmp_path):
@@ -186,13 +243,28 @@ def test_gpt2_save_load_round_trip(gpt2, tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda lines: lines[:10], r"line 11: the file ends here, but merge 7 of 43 was expected"),
+        (
+            lambda lines: lines[:10],
+            r"line 11: the file ends here, but merge 7 of 43 was expected",
+        ),
         (lambda lines: ["gibberish"] + lines[1:], r"line 1: expected the header"),
-        (lambda lines: lines[:5] + ["12 x"] + lines[6:], r"line 6: expected 2 non-negative integers for merge 2"),
-        (lambda lines: lines[:5] + ["9999 1"] + lines[6:], r"line 6: merge 2 uses id 9999"),
-        (lambda lines: lines[:1] + ['pattern "unterminated'] + lines[2:], r"line 2: expected a JSON string"),
+        (
+            lambda lines: lines[:5] + ["12 x"] + lines[6:],
+            r"line 6: expected 2 non-negative integers for merge 2",
+        ),
+        (
+            lambda lines: lines[:5] + ["9999 1"] + lines[6:],
+            r"line 6: merge 2 uses id 9999",
+        ),
+        (
+            lambda lines: lines[:1] + ['pattern "unterminated'] + lines[2:],
+            r"line 2: expected a JSON string",
+        ),
         (lambda lines: lines + ["extra"], r"line 50: unexpected extra content"),
-        (lambda lines: lines[:-1], r"line 49: the file ends here, but special token 1 of 1"),
+        (
+            lambda lines: lines[:-1],
+            r"line 49: the file ends here, but special token 1 of 1",
+        ),
     ],
 )
 def test_load_of_a_damaged_file_names_file_and_line(tmp_path, damage, message):

@@ -3,13 +3,21 @@ import hashlib
 import pytest
 import torch
 
-from tinyformer.data import ChecksumError, data_path, get_batch, load_tinyshakespeare, train_val_split
+from tinyformer.data import (
+    ChecksumError,
+    data_path,
+    get_batch,
+    load_tinyshakespeare,
+    train_val_split,
+)
 
 
 def test_tinyshakespeare_is_the_published_corpus():
     text = load_tinyshakespeare()
     assert len(text) == 1_115_394
-    assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
+    assert text.startswith(
+        "First Citizen:\nBefore we proceed any further, hear me speak."
+    )
     # The checksum recorded in ../shared/data/SHA256SUMS when the corpus was vendored.
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     assert digest == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -56,7 +64,9 @@ def test_train_val_split_rejects_too_short_data():
 
 def test_get_batch_targets_are_inputs_shifted_by_one():
     data = torch.arange(1000) * 7 % 101  # a sequence where the next value is known
-    x, y = get_batch(data, batch_size=8, block_size=16, generator=torch.Generator().manual_seed(0))
+    x, y = get_batch(
+        data, batch_size=8, block_size=16, generator=torch.Generator().manual_seed(0)
+    )
     assert x.shape == y.shape == (8, 16)
     for row_x, row_y in zip(x, y):
         start = int((data == row_x[0]).nonzero()[0])  # values repeat with period 101
@@ -69,8 +79,15 @@ def test_get_batch_is_reproducible_with_a_seed_and_covers_the_end():
     a = get_batch(data, 4, 5, generator=torch.Generator().manual_seed(1))
     b = get_batch(data, 4, 5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    starts = torch.cat([get_batch(data, 64, 5, generator=torch.Generator().manual_seed(s))[0][:, 0] for s in range(20)])
-    assert int(starts.min()) == 0 and int(starts.max()) == 20 - 5 - 1  # the last full window is reachable
+    starts = torch.cat(
+        [
+            get_batch(data, 64, 5, generator=torch.Generator().manual_seed(s))[0][:, 0]
+            for s in range(20)
+        ]
+    )
+    assert (
+        int(starts.min()) == 0 and int(starts.max()) == 20 - 5 - 1
+    )  # the last full window is reachable
 
 
 def test_get_batch_errors():

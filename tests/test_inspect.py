@@ -7,12 +7,20 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from tinyformer.attention import causal_mask
 from tinyformer.inspect import (
-    duplicate_token_score, first_token_score, hook_points, induction_score, intervene, logit_lens, patch,
-    previous_token_score, record, zero, zero_head,
+    duplicate_token_score,
+    first_token_score,
+    hook_points,
+    induction_score,
+    intervene,
+    logit_lens,
+    patch,
+    previous_token_score,
+    record,
+    zero,
+    zero_head,
 )
 from tinyformer.model import GPT, GPTConfig
 
@@ -31,13 +39,24 @@ def _idx(T: int = 12, B: int = 2) -> torch.Tensor:
 def test_hook_points_are_named_and_ordered():
     names = hook_points(_model())
     assert names[0] == "embed" and names[-1] == "ln_f" and len(names) == 2 + 3 * 6
-    assert names[1:7] == [f"blocks.0.{w}" for w in
-                          ("resid_pre", "attn_pattern", "head_out", "attn_out", "mlp_out", "resid_post")]
+    assert names[1:7] == [
+        f"blocks.0.{w}"
+        for w in (
+            "resid_pre",
+            "attn_pattern",
+            "head_out",
+            "attn_out",
+            "mlp_out",
+            "resid_post",
+        )
+    ]
     with pytest.raises(TypeError, match="GPT"):
         hook_points(torch.nn.Linear(2, 2))
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(position="rope", norm="rmsnorm", ffn="swiglu", n_kv_head=2)])
+@pytest.mark.parametrize(
+    "overrides", [{}, dict(position="rope", norm="rmsnorm", ffn="swiglu", n_kv_head=2)]
+)
 def test_recording_changes_nothing(overrides):
     model, idx = _model(**overrides), _idx()
     expected, _ = model(idx)
@@ -48,12 +67,18 @@ def test_recording_changes_nothing(overrides):
     with record(model) as cache:  # patterns switch blocks to the plain attention path
         logits, _ = model(idx)
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
-    assert all(block.attn.fused for block in model.blocks), "the fused path is restored afterwards"
+    assert all(block.attn.fused for block in model.blocks), (
+        "the fused path is restored afterwards"
+    )
     assert set(cache) == set(hook_points(model))
     for i in range(2):
-        assert torch.equal(cache[f"blocks.{i}.resid_post"], cache[f"blocks.{i + 1}.resid_pre"])
+        assert torch.equal(
+            cache[f"blocks.{i}.resid_post"], cache[f"blocks.{i + 1}.resid_pre"]
+        )
     assert torch.equal(cache["embed"], cache["blocks.0.resid_pre"])
-    torch.testing.assert_close(model.lm_head(cache["ln_f"]), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        model.lm_head(cache["ln_f"]), expected, rtol=1e-5, atol=1e-5
+    )
     pattern = cache["blocks.1.attn_pattern"]
     torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
     assert torch.all(pattern.triu(1) == 0), "causal: no weight on later positions"
@@ -67,12 +92,22 @@ def test_recorded_pattern_and_head_outputs_match_attention_by_hand():
     x = block.ln_1(cache["blocks.1.resid_pre"])
     B, T, C = x.shape
     H, D = block.attn.n_heads, block.attn.head_dim
-    q, k, v = (proj(x).view(B, T, H, D).transpose(1, 2) for proj in (block.attn.q_proj, block.attn.k_proj, block.attn.v_proj))
+    q, k, v = (
+        proj(x).view(B, T, H, D).transpose(1, 2)
+        for proj in (block.attn.q_proj, block.attn.k_proj, block.attn.v_proj)
+    )
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)
-    weights = torch.softmax(scores.masked_fill(~causal_mask(T, T), float("-inf")), dim=-1)
+    weights = torch.softmax(
+        scores.masked_fill(~causal_mask(T, T), float("-inf")), dim=-1
+    )
     torch.testing.assert_close(cache["blocks.1.attn_pattern"], weights)
-    torch.testing.assert_close(cache["blocks.1.head_out"], (weights @ v).transpose(1, 2))
-    torch.testing.assert_close(cache["blocks.1.attn_out"], block.attn.out_proj(cache["blocks.1.head_out"].reshape(B, T, C)))
+    torch.testing.assert_close(
+        cache["blocks.1.head_out"], (weights @ v).transpose(1, 2)
+    )
+    torch.testing.assert_close(
+        cache["blocks.1.attn_out"],
+        block.attn.out_proj(cache["blocks.1.head_out"].reshape(B, T, C)),
+    )
 
 
 def test_zero_ablating_a_head_equals_the_forward_pass_by_hand():
@@ -91,7 +126,9 @@ def test_zero_ablating_a_head_equals_the_forward_pass_by_hand():
         x = model.blocks[2](x)
         expected = model.lm_head(model.ln_f(x))
     torch.testing.assert_close(ablated, expected)
-    assert not torch.allclose(ablated, model(idx)[0]), "the ablation must change something"
+    assert not torch.allclose(ablated, model(idx)[0]), (
+        "the ablation must change something"
+    )
 
 
 def test_zero_ablating_an_mlp_and_patching_activations():
@@ -107,17 +144,27 @@ def test_zero_ablating_an_mlp_and_patching_activations():
     other = _idx(B=2, T=12).flip(-1)
     with record(model, ["blocks.0.resid_post"]) as source:
         other_logits, _ = model(other)
-    with torch.no_grad(), intervene(model, {"blocks.0.resid_post": patch(source["blocks.0.resid_post"])}):
+    with (
+        torch.no_grad(),
+        intervene(model, {"blocks.0.resid_post": patch(source["blocks.0.resid_post"])}),
+    ):
         patched, _ = model(idx)
     torch.testing.assert_close(patched, other_logits)
     # patching one head leaves the others' outputs alone
     with record(model, ["blocks.1.head_out"]) as source:
         model(other)
     edit = {"blocks.1.head_out": patch(source["blocks.1.head_out"], head=0)}
-    with intervene(model, edit), record(model, ["blocks.1.head_out"]) as seen:  # sees the edit
+    with (
+        intervene(model, edit),
+        record(model, ["blocks.1.head_out"]) as seen,
+    ):  # sees the edit
         model(idx)
-    torch.testing.assert_close(seen["blocks.1.head_out"][:, :, 0], source["blocks.1.head_out"][:, :, 0])
-    torch.testing.assert_close(seen["blocks.1.head_out"][:, :, 1:], clean["blocks.1.head_out"][:, :, 1:])
+    torch.testing.assert_close(
+        seen["blocks.1.head_out"][:, :, 0], source["blocks.1.head_out"][:, :, 0]
+    )
+    torch.testing.assert_close(
+        seen["blocks.1.head_out"][:, :, 1:], clean["blocks.1.head_out"][:, :, 1:]
+    )
 
 
 def test_logit_lens_ends_at_the_models_logits():
@@ -157,7 +204,11 @@ def _pattern_from(targets: torch.Tensor, H: int = 2) -> torch.Tensor:
     T = targets.shape[-1]
     uniform = causal_mask(T, T).float()
     uniform = uniform / uniform.sum(-1, keepdim=True)
-    head0 = torch.where(targets.any(-1, keepdim=True), targets.float() / targets.float().sum(-1, keepdim=True).clamp(min=1), uniform)
+    head0 = torch.where(
+        targets.any(-1, keepdim=True),
+        targets.float() / targets.float().sum(-1, keepdim=True).clamp(min=1),
+        uniform,
+    )
     return torch.stack([head0, uniform] + [uniform] * (H - 2))[None]
 
 
@@ -166,7 +217,9 @@ def test_head_scores_on_known_patterns():
     prev = torch.zeros(T, T, dtype=torch.bool)
     prev[torch.arange(1, T), torch.arange(T - 1)] = True
     scores = previous_token_score(_pattern_from(prev))
-    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(sum(1 / (t + 1) for t in range(1, T)) / (T - 1))
+    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(
+        sum(1 / (t + 1) for t in range(1, T)) / (T - 1)
+    )
     sink = torch.zeros(T, T, dtype=torch.bool)
     sink[:, 0] = True
     assert first_token_score(_pattern_from(sink))[0] == pytest.approx(1.0)
@@ -198,7 +251,11 @@ def test_an_induction_task_is_scored_on_a_real_models_pattern():
         model(tokens)
     for i in range(3):
         pattern = cache[f"blocks.{i}.attn_pattern"]
-        for score in (induction_score(pattern, tokens), previous_token_score(pattern), first_token_score(pattern)):
+        for score in (
+            induction_score(pattern, tokens),
+            previous_token_score(pattern),
+            first_token_score(pattern),
+        ):
             assert score.shape == (4,) and torch.all((score >= 0) & (score <= 1))
 
 
@@ -213,6 +270,9 @@ def test_attention_only_models_have_no_mlp_hook_and_no_mlp():
     block = model.blocks[0]
     assert block.mlp is None and block.ln_2 is None
     # each block only adds its attention output to the stream
-    torch.testing.assert_close(cache["blocks.0.resid_post"], cache["blocks.0.resid_pre"] + cache["blocks.0.attn_out"])
+    torch.testing.assert_close(
+        cache["blocks.0.resid_post"],
+        cache["blocks.0.resid_pre"] + cache["blocks.0.attn_out"],
+    )
     with pytest.raises(ValueError, match="ffn_hidden must be None"):
         GPTConfig.tiny(ffn="none", ffn_hidden=64)

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from tinyformer.config import GPTConfig
 from tinyformer.layers import FeedForward, LayerNorm, RMSNorm, SwiGLU, init_weights
 from tinyformer.positional import LearnedPositionalEmbedding
 
@@ -31,7 +30,9 @@ def test_layernorm_matches_torch(bias):
 def test_layernorm_output_has_zero_mean_unit_variance():
     y = LayerNorm(32)(torch.randn(4, 32, generator=g) * 10 + 3)
     torch.testing.assert_close(y.mean(-1), torch.zeros(4), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.var(-1, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        y.var(-1, unbiased=False), torch.ones(4), atol=1e-3, rtol=0
+    )
 
 
 def test_layernorm_gradcheck():
@@ -52,7 +53,9 @@ def test_rmsnorm_matches_torch_and_formula():
     # by hand for one vector: x / sqrt(mean(x^2) + eps) * w
     v = x[0, 0].tolist()
     rms = math.sqrt(sum(t * t for t in v) / 8 + 1e-6)
-    expected = torch.tensor([t / rms * w for t, w in zip(v, ours.weight.tolist())], dtype=torch.float64)
+    expected = torch.tensor(
+        [t / rms * w for t, w in zip(v, ours.weight.tolist())], dtype=torch.float64
+    )
     torch.testing.assert_close(ours(x)[0, 0], expected)
 
 

@@ -32,7 +32,10 @@ def test_parameter_count_matches_hand_formula_and_untying_adds_the_head():
     C, V, L, T = c.n_embd, c.vocab_size, c.n_layer, c.block_size
     block = (4 * C * C + 4 * C) + (8 * C * C + 5 * C) + 4 * C
     assert GPT(c).num_parameters() == V * C + T * C + L * block + 2 * C
-    assert GPT(c.replace(tie_weights=False)).num_parameters() == V * C + T * C + L * block + 2 * C + V * C
+    assert (
+        GPT(c.replace(tie_weights=False)).num_parameters()
+        == V * C + T * C + L * block + 2 * C + V * C
+    )
 
 
 def test_llama_7b_shape_has_the_published_parameter_count():
@@ -48,7 +51,9 @@ def test_forward_shapes_and_loss():
     logits, loss = model(x)
     assert logits.shape == (3, 10, 40) and loss is None
     _, loss = model(x, targets=ids(3, 10, seed=1))
-    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 40), ids(3, 10, seed=1).reshape(-1))
+    expected = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, 40), ids(3, 10, seed=1).reshape(-1)
+    )
     torch.testing.assert_close(loss, expected)
 
 
@@ -61,7 +66,11 @@ def test_initial_loss_is_about_log_vocab():
 @pytest.mark.parametrize("position", ["learned", "sinusoidal", "rope", "alibi", "none"])
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
 def test_model_is_causal(position, norm_position):
-    model = small(position=position, norm_position=norm_position, ffn="swiglu" if position == "rope" else "gelu")
+    model = small(
+        position=position,
+        norm_position=norm_position,
+        ffn="swiglu" if position == "rope" else "gelu",
+    )
     x = ids(1, 12)
     y = x.clone()
     y[0, 7:] = (y[0, 7:] + 1) % 40
@@ -99,7 +108,7 @@ def test_kv_cache_forward_matches_full_forward(position):
     full, _ = model(x)
     caches = model.new_kv_caches()
     first, _ = model(x[:, :5], kv_caches=caches)
-    steps = [model(x[:, t:t + 1], kv_caches=caches)[0] for t in range(5, 12)]
+    steps = [model(x[:, t : t + 1], kv_caches=caches)[0] for t in range(5, 12)]
     torch.testing.assert_close(torch.cat([first] + steps, dim=1), full)
     assert caches[0].length == 12
 
@@ -119,7 +128,9 @@ def test_generate_with_and_without_cache_is_identical_when_greedy(position):
 def test_cache_processes_one_position_per_step_until_the_window_is_full():
     model = small()
     seen = []
-    hook = model.wte.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape[1]))
+    hook = model.wte.register_forward_hook(
+        lambda m, inputs, out: seen.append(inputs[0].shape[1])
+    )
     model.generate(ids(1, 5), 14, temperature=0.0)
     # prefill 5, then 11 single steps fill the 16-position window, then crop and recompute
     assert seen == [5] + [1] * 11 + [16, 16]
@@ -139,10 +150,24 @@ def test_greedy_generation_picks_the_argmax_each_step():
 
 def test_sampling_is_reproducible_with_a_generator_and_respects_top_k():
     model = small()
-    a = model.generate(ids(1, 2), 20, temperature=1.0, generator=torch.Generator().manual_seed(5))
-    b = model.generate(ids(1, 2), 20, temperature=1.0, generator=torch.Generator().manual_seed(5), use_cache=False)
+    a = model.generate(
+        ids(1, 2), 20, temperature=1.0, generator=torch.Generator().manual_seed(5)
+    )
+    b = model.generate(
+        ids(1, 2),
+        20,
+        temperature=1.0,
+        generator=torch.Generator().manual_seed(5),
+        use_cache=False,
+    )
     assert torch.equal(a, b)
-    out = model.generate(ids(1, 2), 6, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(1))
+    out = model.generate(
+        ids(1, 2),
+        6,
+        temperature=1.0,
+        top_k=1,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert torch.equal(out, model.generate(ids(1, 2), 6, temperature=0.0))
 
 
@@ -200,7 +225,11 @@ def test_init_scales_residual_projections():
 
 
 def test_backward_reaches_every_parameter():
-    model = small(norm="rmsnorm", ffn="swiglu", position="rope", bias=False, tie_weights=False).train()
+    model = small(
+        norm="rmsnorm", ffn="swiglu", position="rope", bias=False, tie_weights=False
+    ).train()
     _, loss = model(ids(2, 8), targets=ids(2, 8, seed=2))
     loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()
+    )

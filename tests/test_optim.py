@@ -19,7 +19,9 @@ def _model(seed: int = 0) -> GPT:
 def test_adamw_matches_torch_after_100_steps_on_a_real_model():
     ours, theirs = _model(), _model()
     opt_ours = AdamW(param_groups(ours, 0.1), lr=3e-3, betas=(0.9, 0.95), eps=1e-8)
-    opt_theirs = torch.optim.AdamW(param_groups(theirs, 0.1), lr=3e-3, betas=(0.9, 0.95), eps=1e-8, foreach=False)
+    opt_theirs = torch.optim.AdamW(
+        param_groups(theirs, 0.1), lr=3e-3, betas=(0.9, 0.95), eps=1e-8, foreach=False
+    )
     data = torch.Generator().manual_seed(1)
     for step in range(100):
         x = torch.randint(0, 65, (4, 16), generator=data)
@@ -33,7 +35,9 @@ def test_adamw_matches_torch_after_100_steps_on_a_real_model():
             opt.zero_grad()
     for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
-    assert not torch.equal(ours.wte.weight, _model().wte.weight), "the weights never moved"
+    assert not torch.equal(ours.wte.weight, _model().wte.weight), (
+        "the weights never moved"
+    )
 
 
 def test_adamw_first_step_by_hand():
@@ -41,7 +45,9 @@ def test_adamw_first_step_by_hand():
     p.grad = torch.tensor([0.5, 0.25])
     AdamW([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.5).step()
     # m_hat = g and v_hat = g^2 at t = 1, so the step is lr * sign(g) (up to eps); decay first.
-    expected = torch.tensor([1.0, -2.0]) * (1 - 0.1 * 0.5) - 0.1 * torch.tensor([1.0, 1.0])
+    expected = torch.tensor([1.0, -2.0]) * (1 - 0.1 * 0.5) - 0.1 * torch.tensor(
+        [1.0, 1.0]
+    )
     torch.testing.assert_close(p.detach(), expected)
 
 
@@ -66,10 +72,16 @@ def test_adamw_rejects_bad_hyperparameters():
 def test_cosine_with_warmup_boundaries_and_a_hand_value():
     kw = dict(max_lr=1e-3, min_lr=1e-4, warmup_steps=10, total_steps=110)
     assert cosine_with_warmup(0, **kw) == pytest.approx(1e-4)  # 1/10 of the peak
-    assert cosine_with_warmup(9, **kw) == pytest.approx(1e-3)  # peak at the last warm-up step
+    assert cosine_with_warmup(9, **kw) == pytest.approx(
+        1e-3
+    )  # peak at the last warm-up step
     assert cosine_with_warmup(10, **kw) == pytest.approx(1e-3)
-    assert cosine_with_warmup(60, **kw) == pytest.approx(5.5e-4)  # half-way: the mean of the two
-    assert cosine_with_warmup(35, **kw) == pytest.approx(1e-4 + 9e-4 * (1 + math.cos(math.pi / 4)) / 2)
+    assert cosine_with_warmup(60, **kw) == pytest.approx(
+        5.5e-4
+    )  # half-way: the mean of the two
+    assert cosine_with_warmup(35, **kw) == pytest.approx(
+        1e-4 + 9e-4 * (1 + math.cos(math.pi / 4)) / 2
+    )
     assert cosine_with_warmup(110, **kw) == pytest.approx(1e-4)
     assert cosine_with_warmup(500, **kw) == pytest.approx(1e-4)
     lrs = [cosine_with_warmup(s, **kw) for s in range(10, 111)]
@@ -98,7 +110,9 @@ def test_clip_grad_norm_equals_torch(max_norm):
     torch.testing.assert_close(norm_ours, norm_theirs)
     for a, b in zip(ours.parameters(), theirs.parameters()):
         torch.testing.assert_close(a.grad, b.grad)
-    total = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours.parameters()]))
+    total = torch.linalg.vector_norm(
+        torch.cat([p.grad.flatten() for p in ours.parameters()])
+    )
     assert float(total) <= max_norm * (1 + 1e-5) or max_norm > float(norm_ours)
 
 
@@ -111,8 +125,12 @@ def test_param_groups_decay_matrices_and_embeddings_only():
     model = _model()
     decay, no_decay = param_groups(model, 0.1)
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(
+        p.dim() < 2 for p in no_decay["params"]
+    )
     assert any(p is model.wte.weight for p in decay["params"])
     assert any(p is model.blocks[0].ln_1.weight for p in no_decay["params"])
     n_grouped = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
-    assert n_grouped == model.num_parameters(), "every parameter (the tied one once) is in exactly one group"
+    assert n_grouped == model.num_parameters(), (
+        "every parameter (the tied one once) is in exactly one group"
+    )

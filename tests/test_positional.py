@@ -28,7 +28,9 @@ def test_rope_frequencies_dtype_is_the_precision_of_the_result():
     f64 = rope_frequencies(8)
     f32 = rope_frequencies(8, dtype=torch.float32)
     assert f64.dtype == torch.float64 and f32.dtype == torch.float32
-    torch.testing.assert_close(f64, torch.tensor(exact, dtype=torch.float64), rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        f64, torch.tensor(exact, dtype=torch.float64), rtol=1e-15, atol=0
+    )
     # float32 result = the exact value rounded once to float32
     assert f32.tolist() == torch.tensor(exact, dtype=torch.float64).float().tolist()
 
@@ -41,7 +43,9 @@ def test_sinusoidal_matches_the_formula_written_with_math():
     expected = torch.tensor(
         [
             [
-                math.sin(p / 10000 ** (i / d)) if i % 2 == 0 else math.cos(p / 10000 ** ((i - 1) / d))
+                math.sin(p / 10000 ** (i / d))
+                if i % 2 == 0
+                else math.cos(p / 10000 ** ((i - 1) / d))
                 for i in range(d)
             ]
             for p in range(n)
@@ -55,7 +59,11 @@ def test_sinusoidal_module_works_far_beyond_any_training_length():
     out = pe(torch.tensor([0, 3, 100_000]))
     assert out.shape == (3, 8) and len(list(pe.parameters())) == 0
     p = 100_000
-    expected = [math.sin(p / 100 ** (2 * i / 8)) if j == 0 else math.cos(p / 100 ** (2 * i / 8)) for i in range(4) for j in (0, 1)]
+    expected = [
+        math.sin(p / 100 ** (2 * i / 8)) if j == 0 else math.cos(p / 100 ** (2 * i / 8))
+        for i in range(4)
+        for j in (0, 1)
+    ]
     torch.testing.assert_close(out[2], torch.tensor(expected))
     torch.testing.assert_close(out[:2], sinusoidal_encoding(4, 8, base=100.0)[[0, 3]])
 
@@ -65,10 +73,19 @@ def test_sinusoidal_dot_product_depends_only_on_offset():
     dots = pe @ pe.T
     for offset in (1, 5, 40):
         diag = torch.diagonal(dots, offset)
-        torch.testing.assert_close(diag, torch.full_like(diag, float(diag[0])), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            diag, torch.full_like(diag, float(diag[0])), atol=1e-5, rtol=0
+        )
 
 
-@pytest.mark.parametrize("bad", [dict(n_positions=4, d_model=7), dict(n_positions=0, d_model=8), dict(n_positions=4, d_model=8, base=1.0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(n_positions=4, d_model=7),
+        dict(n_positions=0, d_model=8),
+        dict(n_positions=4, d_model=8, base=1.0),
+    ],
+)
 def test_sinusoidal_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         sinusoidal_encoding(**bad)
@@ -90,7 +107,9 @@ def test_learned_is_a_row_lookup_with_a_weight_parameter():
     positions = torch.tensor([3, 0, 15])
     torch.testing.assert_close(emb(positions), emb.weight.detach()[[3, 0, 15]])
     # one-hot times the table is the same lookup
-    torch.testing.assert_close(emb(positions), torch.nn.functional.one_hot(positions, 16).float() @ emb.weight)
+    torch.testing.assert_close(
+        emb(positions), torch.nn.functional.one_hot(positions, 16).float() @ emb.weight
+    )
     assert 0.01 < float(emb.weight.detach().std()) < 0.03
 
 
@@ -121,9 +140,15 @@ def test_rope_interleaved_is_complex_multiplication():
     T, D = 6, 10
     x = torch.randn(T, D, dtype=torch.float64, generator=gen(1))
     positions = torch.tensor([0, 1, 2, 7, 30, 1000])
-    theta = torch.tensor([10000.0 ** (-2 * i / D) for i in range(D // 2)], dtype=torch.float64)
-    rotation = torch.polar(torch.ones(T, D // 2, dtype=torch.float64), positions[:, None] * theta[None, :])
-    expected = torch.view_as_real(torch.view_as_complex(x.reshape(T, D // 2, 2)) * rotation).reshape(T, D)
+    theta = torch.tensor(
+        [10000.0 ** (-2 * i / D) for i in range(D // 2)], dtype=torch.float64
+    )
+    rotation = torch.polar(
+        torch.ones(T, D // 2, dtype=torch.float64), positions[:, None] * theta[None, :]
+    )
+    expected = torch.view_as_real(
+        torch.view_as_complex(x.reshape(T, D // 2, 2)) * rotation
+    ).reshape(T, D)
     torch.testing.assert_close(apply_rope(x, positions, interleaved=True), expected)
 
 
@@ -134,7 +159,10 @@ def test_rope_preserves_norms_and_score_depends_only_on_offset(interleaved):
     q, k = torch.randn(2, 1, D, dtype=torch.float64, generator=gen(2))
     torch.testing.assert_close(rope(q, torch.tensor([37])).norm(), q.norm())
     for offset in (0, 3, 25):
-        scores = [float(rope(q, torch.tensor([m])) @ rope(k, torch.tensor([m + offset])).T) for m in (0, 5, 123, 4000)]
+        scores = [
+            float(rope(q, torch.tensor([m])) @ rope(k, torch.tensor([m + offset])).T)
+            for m in (0, 5, 123, 4000)
+        ]
         assert max(scores) - min(scores) < 1e-9, scores
 
 
@@ -147,7 +175,9 @@ def test_converting_interleaved_to_halves_by_permuting_projection_rows_keeps_sco
     halves = RotaryEmbedding(D, interleaved=False)
     scores_inter = inter(x @ W_q.T, positions) @ inter(x @ W_k.T, positions).T
     perm = rope_permutation(D)
-    scores_halves = halves(x @ W_q[perm].T, positions) @ halves(x @ W_k[perm].T, positions).T
+    scores_halves = (
+        halves(x @ W_q[perm].T, positions) @ halves(x @ W_k[perm].T, positions).T
+    )
     torch.testing.assert_close(scores_halves, scores_inter)
     assert perm.tolist() == [0, 2, 4, 6, 1, 3, 5, 7]
     # and the conventions really differ without the permutation
@@ -168,10 +198,17 @@ def test_rope_bad_input():
 
 
 def test_alibi_slopes_power_of_two_and_not():
-    torch.testing.assert_close(alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)]))
-    torch.testing.assert_close(alibi_slopes(4), torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]))
+    torch.testing.assert_close(
+        alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)])
+    )
+    torch.testing.assert_close(
+        alibi_slopes(4), torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8])
+    )
     # 6 heads: the 4-head slopes, then slopes 1 and 3 of the 8-head sequence
-    torch.testing.assert_close(alibi_slopes(6), torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8, 2.0**-1, 2.0**-3]))
+    torch.testing.assert_close(
+        alibi_slopes(6),
+        torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8, 2.0**-1, 2.0**-3]),
+    )
 
 
 def test_alibi_bias_is_minus_slope_times_distance():
@@ -187,11 +224,21 @@ def test_alibi_bias_is_minus_slope_times_distance():
 
 
 def test_explorer_sinusoidal_similarity_is_mean_cosine_of_offset():
-    data = positional_explorer_data("sinusoidal", d_model=16, n_positions=40, base=100.0, dims=(0, 3), ref_position=10)
+    data = positional_explorer_data(
+        "sinusoidal",
+        d_model=16,
+        n_positions=40,
+        base=100.0,
+        dims=(0, 3),
+        ref_position=10,
+    )
     assert data["matrix"].shape == (40, 16) and data["waves"].shape == (40, 2)
     torch.testing.assert_close(data["waves"][:, 1], data["matrix"][:, 3])
     w = [100.0 ** (-2 * i / 16) for i in range(8)]
-    expected = torch.tensor([sum(math.cos(o * wi) for wi in w) / 8 for o in range(-10, 30)], dtype=torch.float64)
+    expected = torch.tensor(
+        [sum(math.cos(o * wi) for wi in w) / 8 for o in range(-10, 30)],
+        dtype=torch.float64,
+    )
     assert data["offsets"].tolist() == list(range(-10, 30))
     torch.testing.assert_close(data["similarity"], expected)
 
@@ -215,7 +262,10 @@ def test_rope_score_vs_offset_matches_closed_form_and_ignores_absolute_position(
     offsets, scores = rope_score_vs_offset(D, max_offset=50, base=base)
     # all-ones q and k: each pair contributes 2 cos(n w_i), divided by D
     w = [base ** (-2 * i / D) for i in range(D // 2)]
-    expected = torch.tensor([sum(2 * math.cos(n * wi) for wi in w) / D for n in range(51)], dtype=torch.float64)
+    expected = torch.tensor(
+        [sum(2 * math.cos(n * wi) for wi in w) / D for n in range(51)],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(scores, expected)
     q, k = torch.randn(2, D, generator=gen(5))
     _, s0 = rope_score_vs_offset(D, 30, q=q, k=k, q_position=0)
@@ -233,12 +283,18 @@ def test_explorer_drawing_and_static_frames():
 
     fig = draw_positional("rope", d_model=16, n_positions=32, base=100.0)
     titles = [ax.get_title() for ax in fig.axes]
-    assert any("RoPE" in t for t in titles) and any("rope encoding" in t for t in titles)
+    assert any("RoPE" in t for t in titles) and any(
+        "rope encoding" in t for t in titles
+    )
     plt.close(fig)
     fig = draw_positional("learned", d_model=16, n_positions=32, base=100.0)
-    assert fig.axes[0].get_title() == "learned encoding (d_model=16)"  # base has no effect on a learned table
+    assert (
+        fig.axes[0].get_title() == "learned encoding (d_model=16)"
+    )  # base has no effect on a learned table
     plt.close(fig)
-    anim = positional_animation(settings=(("sinusoidal", 10.0), ("learned", 1e4)), d_model=8, n_positions=16)
+    anim = positional_animation(
+        settings=(("sinusoidal", 10.0), ("learned", 1e4)), d_model=8, n_positions=16
+    )
     assert len(list(anim.new_frame_seq())) == 2
     html = anim.to_jshtml()  # the static face: two precomputed frames, no kernel needed
     assert html.count("data:image/png;base64") == 2

@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from tinyformer.pretrained import config_from_hf_gpt2, convert_hf_gpt2_state_dict, gpt_from_hf_gpt2, load_hf_gpt2_weights
+from tinyformer.pretrained import (
+    config_from_hf_gpt2,
+    convert_hf_gpt2_state_dict,
+    gpt_from_hf_gpt2,
+    load_hf_gpt2_weights,
+)
 
 transformers = pytest.importorskip("transformers")
 
@@ -10,8 +15,15 @@ def random_hf_gpt2(dtype=torch.float64, **changes):
     """A small GPT-2 from a random config; every parameter (biases and norms too) randomized."""
     torch.manual_seed(0)
     config = transformers.GPT2Config(
-        vocab_size=97, n_positions=32, n_layer=3, n_head=4, n_embd=32,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **changes,
+        vocab_size=97,
+        n_positions=32,
+        n_layer=3,
+        n_head=4,
+        n_embd=32,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        **changes,
     )
     config._attn_implementation = "eager"
     hf = transformers.GPT2LMHeadModel(config).eval().to(dtype)
@@ -40,15 +52,26 @@ def test_greedy_generation_matches_huggingface():
     ours = model.generate(prompt, 10, temperature=0.0)
     with torch.no_grad():
         idx = prompt
-        for _ in range(10):  # HF logits, argmax by hand (no generation utilities involved)
-            idx = torch.cat([idx, hf(idx).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        for _ in range(
+            10
+        ):  # HF logits, argmax by hand (no generation utilities involved)
+            idx = torch.cat(
+                [idx, hf(idx).logits[:, -1].argmax(-1, keepdim=True)], dim=1
+            )
     assert torch.equal(ours, idx)
 
 
 def test_config_mapping_and_untied_head():
     hf = random_hf_gpt2(torch.float32, tie_word_embeddings=False)
     c = config_from_hf_gpt2(hf.config)
-    assert (c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.tie_weights) == (97, 32, 3, 4, 32, False)
+    assert (
+        c.vocab_size,
+        c.block_size,
+        c.n_layer,
+        c.n_head,
+        c.n_embd,
+        c.tie_weights,
+    ) == (97, 32, 3, 4, 32, False)
     model = gpt_from_hf_gpt2(hf)
     torch.testing.assert_close(model.lm_head.weight, hf.lm_head.weight)
     assert model.lm_head.weight.data_ptr() != model.wte.weight.data_ptr()
@@ -60,10 +83,14 @@ def test_conv1d_weights_are_transposed_and_qkv_split():
     x = torch.randn(4, 32, dtype=torch.float64)
     qkv = hf.transformer.h[1].attn.c_attn(x)  # HF's own Conv1D: x @ W + b
     for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
-        ours = x @ sd[f"blocks.1.attn.{name}.weight"].T + sd[f"blocks.1.attn.{name}.bias"]
-        torch.testing.assert_close(ours, qkv[:, 32 * j:32 * (j + 1)])
+        ours = (
+            x @ sd[f"blocks.1.attn.{name}.weight"].T + sd[f"blocks.1.attn.{name}.bias"]
+        )
+        torch.testing.assert_close(ours, qkv[:, 32 * j : 32 * (j + 1)])
     fc = hf.transformer.h[2].mlp.c_fc(x)
-    torch.testing.assert_close(x @ sd["blocks.2.mlp.up.weight"].T + sd["blocks.2.mlp.up.bias"], fc)
+    torch.testing.assert_close(
+        x @ sd["blocks.2.mlp.up.weight"].T + sd["blocks.2.mlp.up.bias"], fc
+    )
 
 
 def test_unsupported_options_are_rejected():

@@ -2,6 +2,11 @@ import math
 
 import pytest
 import torch
+from transformers.generation.logits_process import (
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from tinyformer.sampling import (
     apply_temperature,
@@ -17,14 +22,18 @@ LOGITS = torch.log(torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05]))
 
 
 def test_temperature_one_is_plain_softmax():
-    torch.testing.assert_close(probabilities(LOGITS), torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05]))
+    torch.testing.assert_close(
+        probabilities(LOGITS), torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+    )
 
 
 def test_temperature_matches_hand_computed_values():
     # softmax([2, 1, 0] / 2) = e^[1, 0.5, 0] / (e + e^0.5 + 1), computed with math, not torch.
     z = math.e + math.exp(0.5) + 1.0
     expected = torch.tensor([math.e / z, math.exp(0.5) / z, 1.0 / z])
-    torch.testing.assert_close(probabilities(torch.tensor([2.0, 1.0, 0.0]), temperature=2.0), expected)
+    torch.testing.assert_close(
+        probabilities(torch.tensor([2.0, 1.0, 0.0]), temperature=2.0), expected
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0, 3.0])
@@ -36,14 +45,21 @@ def test_probabilities_sum_to_one(temperature):
 
 
 def test_lower_temperature_lowers_entropy_and_approaches_argmax():
-    entropies = [float(entropy(probabilities(LOGITS, t))) for t in (5.0, 2.0, 1.0, 0.5, 0.1, 0.01)]
+    entropies = [
+        float(entropy(probabilities(LOGITS, t)))
+        for t in (5.0, 2.0, 1.0, 0.5, 0.1, 0.01)
+    ]
     assert entropies == sorted(entropies, reverse=True)
     assert entropies[0] < math.log(5) and entropies[-1] < 1e-6
-    torch.testing.assert_close(probabilities(LOGITS, 0.01), torch.tensor([1.0, 0, 0, 0, 0]))
+    torch.testing.assert_close(
+        probabilities(LOGITS, 0.01), torch.tensor([1.0, 0, 0, 0, 0])
+    )
 
 
 def test_temperature_zero_is_greedy_without_division_by_zero():
-    probs = probabilities(torch.tensor([[1.0, 3.0, 2.0], [5.0, 5.0, 0.0]]), temperature=0)
+    probs = probabilities(
+        torch.tensor([[1.0, 3.0, 2.0], [5.0, 5.0, 0.0]]), temperature=0
+    )
     torch.testing.assert_close(probs, torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
     assert not torch.isnan(apply_temperature(LOGITS, 0.0)).any()
     ids = sample(torch.tensor([[1.0, 3.0, 2.0]]), temperature=0.0)
@@ -121,7 +137,9 @@ def test_top_p_kept_mass_reaches_p_and_dropping_any_kept_token_falls_short():
         probs = torch.softmax(logits, -1)
         kept = torch.isfinite(top_p_filter(logits, p))
         assert probs[kept].sum() >= p - 1e-12
-        assert probs[kept].sum() - probs[kept].min() < p  # minimal: the smallest kept token was needed
+        assert (
+            probs[kept].sum() - probs[kept].min() < p
+        )  # minimal: the smallest kept token was needed
         assert probs[kept].min() >= probs[~kept].max() if (~kept).any() else True
 
 
@@ -132,9 +150,13 @@ def test_top_p_rejects_bad_values(bad):
 
 
 def test_entropy_of_known_distributions():
-    torch.testing.assert_close(entropy(torch.full((8,), 1 / 8)), torch.tensor(math.log(8)))
+    torch.testing.assert_close(
+        entropy(torch.full((8,), 1 / 8)), torch.tensor(math.log(8))
+    )
     assert float(entropy(torch.tensor([0.0, 1.0, 0.0]))) == 0.0
-    torch.testing.assert_close(entropy(torch.tensor([0.5, 0.5, 0.0])), torch.tensor(math.log(2)))
+    torch.testing.assert_close(
+        entropy(torch.tensor([0.5, 0.5, 0.0])), torch.tensor(math.log(2))
+    )
 
 
 def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
@@ -143,12 +165,16 @@ def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
     b = sample(logits, generator=torch.Generator().manual_seed(7))
     assert torch.equal(a, b) and a.shape == (20_000,)
     freq = torch.bincount(a, minlength=5).float() / len(a)
-    torch.testing.assert_close(freq, torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05]), atol=0.015, rtol=0)
+    torch.testing.assert_close(
+        freq, torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05]), atol=0.015, rtol=0
+    )
 
 
 def test_sample_never_picks_a_filtered_token():
     logits = LOGITS.expand(5000, 5)
-    ids = sample(logits, temperature=2.0, top_k=2, generator=torch.Generator().manual_seed(0))
+    ids = sample(
+        logits, temperature=2.0, top_k=2, generator=torch.Generator().manual_seed(0)
+    )
     assert set(ids.tolist()) == {0, 1}
     ids = sample(logits, top_p=0.8, generator=torch.Generator().manual_seed(0))
     assert set(ids.tolist()) == {0, 1, 2}
@@ -170,8 +196,6 @@ def test_bad_logits_are_rejected():
 
 # --- against Hugging Face transformers' own logits processors (an independent implementation)
 
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper  # noqa: E402
-
 from tinyformer.sampling import describe_distribution, sample_chain  # noqa: E402
 
 
@@ -180,9 +204,14 @@ def test_filters_agree_with_hugging_face(seed):
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(3, 100, generator=gen) * 3
     for t in (0.3, 1.0, 2.5):
-        torch.testing.assert_close(apply_temperature(logits, t), TemperatureLogitsWarper(t)(None, logits.clone()))
+        torch.testing.assert_close(
+            apply_temperature(logits, t),
+            TemperatureLogitsWarper(t)(None, logits.clone()),
+        )
     for k in (1, 7, 50):
-        torch.testing.assert_close(top_k_filter(logits, k), TopKLogitsWarper(top_k=k)(None, logits.clone()))
+        torch.testing.assert_close(
+            top_k_filter(logits, k), TopKLogitsWarper(top_k=k)(None, logits.clone())
+        )
     for p in (0.1, 0.5, 0.9, 0.99):
         ours = torch.isfinite(top_p_filter(logits, p))
         theirs = torch.isfinite(TopPLogitsWarper(top_p=p)(None, logits.clone()))
@@ -193,7 +222,15 @@ def test_sample_chain_follows_a_deterministic_chain_and_validates_input():
     # 0 -> 1 -> 2 -> 0 with certainty: the chain must cycle whatever the seed.
     cycle = torch.full((3, 3), float("-inf"))
     cycle[0, 1] = cycle[1, 2] = cycle[2, 0] = 0.0
-    assert sample_chain(cycle, 0, 6, generator=torch.Generator().manual_seed(5)) == [0, 1, 2, 0, 1, 2, 0]
+    assert sample_chain(cycle, 0, 6, generator=torch.Generator().manual_seed(5)) == [
+        0,
+        1,
+        2,
+        0,
+        1,
+        2,
+        0,
+    ]
     assert sample_chain(torch.randn(4, 4), 2, 0) == [2]
     with pytest.raises(ValueError, match="square"):
         sample_chain(torch.zeros(3, 4), 0, 2)
@@ -205,7 +242,9 @@ def test_sample_chain_follows_a_deterministic_chain_and_validates_input():
 
 def test_sample_chain_matches_bigram_statistics():
     probs = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
-    ids = sample_chain(probs.log(), 0, 20_000, generator=torch.Generator().manual_seed(0))
+    ids = sample_chain(
+        probs.log(), 0, 20_000, generator=torch.Generator().manual_seed(0)
+    )
     after_zero = [b for a, b in zip(ids, ids[1:]) if a == 0]
     assert abs(after_zero.count(1) / len(after_zero) - 0.1) < 0.01
 
@@ -216,7 +255,11 @@ def test_describe_distribution():
     assert view.entropy == pytest.approx(math.log(8))
     assert view.perplexity == pytest.approx(8.0)
     greedy = describe_distribution(torch.tensor([0.0, 2.0, 1.0]), temperature=0.0)
-    assert greedy.kept == 1 and greedy.entropy == 0.0 and math.copysign(1, greedy.entropy) == 1
+    assert (
+        greedy.kept == 1
+        and greedy.entropy == 0.0
+        and math.copysign(1, greedy.entropy) == 1
+    )
     assert describe_distribution(LOGITS, top_k=3).kept == 3
     with pytest.raises(ValueError, match="one distribution"):
         describe_distribution(torch.zeros(2, 3))

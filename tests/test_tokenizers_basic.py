@@ -3,7 +3,13 @@ import json
 import pytest
 
 from tinyformer.data import data_path, load_tinyshakespeare
-from tinyformer.tokenizers import ENDOFTEXT, GPT2_PATTERN, CharTokenizer, bytes_to_unicode, gpt2_encoding
+from tinyformer.tokenizers import (
+    ENDOFTEXT,
+    GPT2_PATTERN,
+    CharTokenizer,
+    bytes_to_unicode,
+    gpt2_encoding,
+)
 
 
 def test_char_tokenizer_round_trip_and_sorted_vocabulary():
@@ -43,7 +49,11 @@ def test_byte_alphabet_is_a_bijection_onto_printable_characters():
     assert sorted(mapping) == list(range(256))
     assert len(set(mapping.values())) == 256
     assert all(ch.isprintable() and not ch.isspace() for ch in mapping.values())
-    assert mapping[ord(" ")] == "Ġ" and mapping[ord("\n")] == "Ċ" and mapping[ord("A")] == "A"
+    assert (
+        mapping[ord(" ")] == "Ġ"
+        and mapping[ord("\n")] == "Ċ"
+        and mapping[ord("A")] == "A"
+    )
     # Every single-byte token in GPT-2's encoder.json is one of these characters.
     encoder = json.loads(data_path("gpt2/encoder.json").read_text(encoding="utf-8"))
     assert set(mapping.values()) <= set(encoder)

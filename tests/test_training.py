@@ -8,7 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from tinyformer.model import GPT, GPTConfig
-from tinyformer.training import History, TrainConfig, TrainingDiverged, evaluate, train, windows
+from tinyformer.training import (
+    History,
+    TrainConfig,
+    TrainingDiverged,
+    evaluate,
+    train,
+    windows,
+)
 
 SMALL = GPTConfig.tiny(vocab_size=12, n_layer=1, n_head=2, n_embd=32, block_size=16)
 
@@ -27,7 +34,15 @@ def _model(seed: int = 0, config: GPTConfig = SMALL) -> GPT:
 
 
 def _config(**changes) -> TrainConfig:
-    base = dict(batch_size=8, context=16, max_steps=20, max_lr=3e-3, min_lr=3e-4, warmup_steps=5, device="cpu")
+    base = dict(
+        batch_size=8,
+        context=16,
+        max_steps=20,
+        max_lr=3e-3,
+        min_lr=3e-4,
+        warmup_steps=5,
+        device="cpu",
+    )
     return TrainConfig(**{**base, **changes})
 
 
@@ -56,13 +71,17 @@ def test_evaluate_scores_every_token_once():
     data = _data(203)  # 202 predictions: 12 full windows of 16 and a last one of 10
     expected_sum, count = 0.0, 0
     with torch.no_grad():
-        for t in range(len(data) - 1):  # the slow way: each target with its own window's past
+        for t in range(
+            len(data) - 1
+        ):  # the slow way: each target with its own window's past
             start = (t // 16) * 16
             logits, _ = model(data[start : t + 1][None])
             expected_sum += F.cross_entropy(logits[0, -1:], data[t + 1 : t + 2]).item()
             count += 1
     assert count == 202
-    assert evaluate(model, data, context=16, batch_size=5) == pytest.approx(expected_sum / count, rel=1e-5)
+    assert evaluate(model, data, context=16, batch_size=5) == pytest.approx(
+        expected_sum / count, rel=1e-5
+    )
 
 
 def test_evaluate_is_deterministic_and_accepts_numpy_memmaps(tmp_path):
@@ -86,12 +105,20 @@ def test_training_lowers_the_validation_loss_and_records_history():
     model = _model()
     data = _data()
     before = evaluate(model, data[1600:], 16)
-    history = train(model, data[:1600], data[1600:], _config(max_steps=60, eval_interval=20), quiet=True)
+    history = train(
+        model,
+        data[:1600],
+        data[1600:],
+        _config(max_steps=60, eval_interval=20),
+        quiet=True,
+    )
     assert isinstance(history, History)
     assert history.step == list(range(1, 61))
     assert history.val_step == [20, 40, 60]
     assert history.val_loss[-1] < before - 0.5
-    assert history.lr[0] == pytest.approx(3e-3 / 5) and history.lr[-1] == pytest.approx(_config(max_steps=60).lr_at(59))
+    assert history.lr[0] == pytest.approx(3e-3 / 5) and history.lr[-1] == pytest.approx(
+        _config(max_steps=60).lr_at(59)
+    )
     assert all(t > 0 for t in history.tokens_per_sec)
     assert history.time_to(history.val_loss[-1]) == history.val_elapsed[-1]
     assert history.time_to(0.0) is None
@@ -100,7 +127,10 @@ def test_training_lowers_the_validation_loss_and_records_history():
 def test_gradient_accumulation_gives_the_same_update_as_the_big_batch():
     # No biases: a key bias has an exactly-zero true gradient (it shifts every score of a
     # query equally), so Adam would blow its round-off noise up into different full steps.
-    a, b = _model(config=SMALL.replace(bias=False)), _model(config=SMALL.replace(bias=False))
+    a, b = (
+        _model(config=SMALL.replace(bias=False)),
+        _model(config=SMALL.replace(bias=False)),
+    )
     data = _data()
     train(a, data, None, _config(max_steps=3, warmup_steps=1), quiet=True)
     train(b, data, None, _config(max_steps=3, warmup_steps=1, grad_accum=4), quiet=True)
@@ -112,8 +142,12 @@ def test_bfloat16_autocast_trains_close_to_float32():
     a, b = _model(), _model()
     data = _data()
     h32 = train(a, data[:1600], data[1600:], _config(max_steps=30), quiet=True)
-    h16 = train(b, data[:1600], data[1600:], _config(max_steps=30, dtype="bfloat16"), quiet=True)
-    assert a.wte.weight.dtype == torch.float32 == b.wte.weight.dtype, "autocast keeps fp32 master weights"
+    h16 = train(
+        b, data[:1600], data[1600:], _config(max_steps=30, dtype="bfloat16"), quiet=True
+    )
+    assert a.wte.weight.dtype == torch.float32 == b.wte.weight.dtype, (
+        "autocast keeps fp32 master weights"
+    )
     assert h16.val_loss[-1] == pytest.approx(h32.val_loss[-1], abs=0.1)
 
 
@@ -126,15 +160,22 @@ def test_a_non_finite_loss_stops_before_any_weight_changes():
         history_steps.append(step)
         if step == 3:
             with torch.no_grad():
-                model.lm_head.weight[0, 0] = float("nan")  # the next forward pass gives NaN
+                model.lm_head.weight[0, 0] = float(
+                    "nan"
+                )  # the next forward pass gives NaN
 
-    with pytest.raises(TrainingDiverged, match=r"step 4: a loss of nan; the last finite loss was \d\.\d+ after step 3"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"step 4: a loss of nan; the last finite loss was \d\.\d+ after step 3",
+    ):
         train(model, data, None, _config(max_steps=10), quiet=True, on_step=poison)
     assert history_steps == [1, 2, 3]
     weights = model.blocks[0].mlp.up.weight.clone()
     with pytest.raises(TrainingDiverged):
         train(model, data, None, _config(max_steps=10), quiet=True)
-    assert torch.equal(weights, model.blocks[0].mlp.up.weight), "the failing step changed a weight"
+    assert torch.equal(weights, model.blocks[0].mlp.up.weight), (
+        "the failing step changed a weight"
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,4 +194,10 @@ def test_train_rejects_bad_data(data, message):
 
 def test_train_rejects_a_context_longer_than_the_learned_positions():
     with pytest.raises(ValueError, match="block_size=16"):
-        train(_model(config=SMALL.replace(position="learned")), _data(), None, _config(context=32), quiet=True)
+        train(
+            _model(config=SMALL.replace(position="learned")),
+            _data(),
+            None,
+            _config(context=32),
+            quiet=True,
+        )

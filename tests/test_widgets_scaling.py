@@ -8,7 +8,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from tinyformer.scaling import BESIROGLU_2024, HOFFMANN_2022, tokens_per_parameter_allocation
+from tinyformer.scaling import (
+    BESIROGLU_2024,
+    HOFFMANN_2022,
+    tokens_per_parameter_allocation,
+)
 from tinyformer.widgets.scaling import budget_animation, draw_budget
 
 
@@ -22,7 +26,9 @@ def test_draw_budget_marks_each_laws_optimum():
         assert marker.get_xdata()[0] == pytest.approx(best.n_params)
         assert marker.get_ydata()[0] == pytest.approx(law.optimal_loss(5.76e23))
     rule_line = [line for line in ax.get_lines() if line.get_linestyle() == "--"][0]
-    assert rule_line.get_xdata()[0] == pytest.approx(tokens_per_parameter_allocation(5.76e23).n_params)
+    assert rule_line.get_xdata()[0] == pytest.approx(
+        tokens_per_parameter_allocation(5.76e23).n_params
+    )
     plt.close(fig)
 
 

@@ -8,10 +8,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from tinyformer.sampling import describe_distribution  # noqa: E402
-from tinyformer.widgets.temperature import draw_distribution, temperature_animation, temperature_explorer  # noqa: E402
+from tinyformer.widgets.temperature import (
+    draw_distribution,
+    temperature_animation,
+    temperature_explorer,
+)  # noqa: E402
 
 LABELS = list("abcd")
-TABLE = torch.log(torch.tensor([[0.1, 0.6, 0.2, 0.1], [0.25] * 4, [0.7, 0.1, 0.1, 0.1], [0.4, 0.3, 0.2, 0.1]]))
+TABLE = torch.log(
+    torch.tensor(
+        [[0.1, 0.6, 0.2, 0.1], [0.25] * 4, [0.7, 0.1, 0.1, 0.1], [0.4, 0.3, 0.2, 0.1]]
+    )
+)
 
 
 def decode(ids):
@@ -31,7 +39,9 @@ def test_draw_distribution_draws_the_filtered_probabilities_in_a_fixed_order():
 
 
 def test_animation_has_one_frame_per_temperature_and_renders():
-    anim = temperature_animation(TABLE, LABELS, decode, context=0, temperatures=[0.0, 1.0, 2.0], length=10)
+    anim = temperature_animation(
+        TABLE, LABELS, decode, context=0, temperatures=[0.0, 1.0, 2.0], length=10
+    )
     html = anim.to_jshtml()
     assert html.count("data:image/png;base64") == 3
 
@@ -39,6 +49,10 @@ def test_animation_has_one_frame_per_temperature_and_renders():
 def test_live_explorer_builds_its_controls():
     box = temperature_explorer(TABLE, LABELS, decode, context=3, length=5)
     controls = box.children[0].children
-    assert [c.description for c in controls] == ["temperature", "top-k (0 off)", "top-p"]
+    assert [c.description for c in controls] == [
+        "temperature",
+        "top-k (0 off)",
+        "top-p",
+    ]
     controls[0].value = 0.0  # moving a slider redraws without error
     controls[1].value = 2

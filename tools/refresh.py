@@ -45,10 +45,14 @@ def refresh(path: Path) -> None:
         try:
             nb = execute(path)
         except CellTimeoutError as err:
-            print(f"{path}: attempt {attempt} timed out ({str(err).splitlines()[0]}); starting again")
+            print(
+                f"{path}: attempt {attempt} timed out ({str(err).splitlines()[0]}); starting again"
+            )
             continue
         nbformat.write(nb, path)
-        print(f"{path}: {len(nb.cells)} cells executed in {time.perf_counter() - start:.1f} s")
+        print(
+            f"{path}: {len(nb.cells)} cells executed in {time.perf_counter() - start:.1f} s"
+        )
         return
     sys.exit(f"{path}: every attempt timed out; the notebook was not changed")
 

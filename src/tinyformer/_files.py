@@ -30,13 +30,17 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's files are private (0600); give the usual mode
+        os.chmod(
+            tmp, 0o666 & ~umask
+        )  # mkstemp's files are private (0600); give the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (not possible on every OS)
+    with contextlib.suppress(
+        OSError
+    ):  # make the rename itself durable (not possible on every OS)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

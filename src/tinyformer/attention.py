@@ -27,10 +27,17 @@ from torch import nn
 from tinyformer._checks import check_positive_int
 from tinyformer.positional import RotaryEmbedding, alibi_bias, alibi_slopes
 
-__all__ = ["causal_mask", "scaled_dot_product_attention", "KVCache", "MultiHeadAttention"]
+__all__ = [
+    "causal_mask",
+    "scaled_dot_product_attention",
+    "KVCache",
+    "MultiHeadAttention",
+]
 
 
-def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+def causal_mask(
+    T_q: int, T_k: int | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Boolean ``(T_q, T_k)``, True where query ``i`` may attend to key ``j``.
 
     Query ``i`` sits at position ``T_k - T_q + i`` (the last ``T_q`` positions, as when new
@@ -46,8 +53,12 @@ def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | N
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     if T_k < T_q:
-        raise ValueError(f"T_k={T_k} < T_q={T_q}: every query needs its own key (queries are the last T_q positions)")
-    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
+        raise ValueError(
+            f"T_k={T_k} < T_q={T_q}: every query needs its own key (queries are the last T_q positions)"
+        )
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(
+        diagonal=T_k - T_q
+    )
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -55,11 +66,17 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dim() < 2:
-            raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must have shape (..., T, d), got {tuple(t.shape)}"
+            )
         if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+            raise TypeError(
+                f"{name} must be a floating-point tensor, got dtype {t.dtype}"
+            )
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(
+            f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"q and k must have the same last dimension d_k to be dotted, got q {tuple(q.shape)} and k {tuple(k.shape)}"
@@ -106,7 +123,9 @@ def scaled_dot_product_attention(
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
     if mask is not None:
         if not isinstance(mask, torch.Tensor):
-            raise TypeError(f"mask must be a torch.Tensor (bool or float), got {type(mask).__name__}")
+            raise TypeError(
+                f"mask must be a torch.Tensor (bool or float), got {type(mask).__name__}"
+            )
         try:
             shape = torch.broadcast_shapes(mask.shape, scores.shape)
         except RuntimeError:
@@ -121,12 +140,19 @@ def scaled_dot_product_attention(
         elif mask.is_floating_point():
             scores = scores + mask.to(scores.dtype)
         else:
-            raise TypeError(f"mask must be bool (True = may attend) or floating point (added), got {mask.dtype}")
+            raise TypeError(
+                f"mask must be bool (True = may attend) or floating point (added), got {mask.dtype}"
+            )
     if is_causal:
-        scores = scores.masked_fill(~causal_mask(T_q, T_k, device=scores.device), float("-inf"))
+        scores = scores.masked_fill(
+            ~causal_mask(T_q, T_k, device=scores.device), float("-inf")
+        )
     weights = torch.softmax(scores, dim=-1)
     if dropout_p > 0.0:
-        keep = torch.rand(weights.shape, generator=generator, device=weights.device) >= dropout_p
+        keep = (
+            torch.rand(weights.shape, generator=generator, device=weights.device)
+            >= dropout_p
+        )
         weights = weights * keep / (1.0 - dropout_p)
     out = weights @ v
     return (out, weights) if return_weights else out
@@ -149,7 +175,9 @@ class KVCache:
         """Number of cached positions (0 when empty)."""
         return 0 if self.k is None else self.k.shape[-2]
 
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def append(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if k.dim() != 4 or v.shape != k.shape:
             raise ValueError(
                 f"KVCache.append expects k and v of the same shape (B, n_kv_heads, T, head_dim), "
@@ -198,7 +226,11 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
-        for name, value in (("d_model", d_model), ("n_heads", n_heads), ("n_kv_heads", n_kv_heads)):
+        for name, value in (
+            ("d_model", d_model),
+            ("n_heads", n_heads),
+            ("n_kv_heads", n_kv_heads),
+        ):
             check_positive_int(name, value)
         if d_model % n_heads:
             raise ValueError(
@@ -221,8 +253,12 @@ class MultiHeadAttention(nn.Module):
             )
         self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
         self.head_dim = d_model // n_heads
-        if rope is not None and (not isinstance(rope, RotaryEmbedding) or rope.head_dim != self.head_dim):
-            raise ValueError(f"rope must be a RotaryEmbedding(head_dim={self.head_dim}) (d_model / n_heads), got {rope!r}")
+        if rope is not None and (
+            not isinstance(rope, RotaryEmbedding) or rope.head_dim != self.head_dim
+        ):
+            raise ValueError(
+                f"rope must be a RotaryEmbedding(head_dim={self.head_dim}) (d_model / n_heads), got {rope!r}"
+            )
         self.causal, self.fused = causal, fused
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
@@ -233,13 +269,21 @@ class MultiHeadAttention(nn.Module):
         self.rope = rope
         self.alibi = alibi
         # Not persistent: the slopes are a fixed function of n_heads, not learned weights.
-        self.register_buffer("alibi_slopes", alibi_slopes(n_heads) if alibi else None, persistent=False)
+        self.register_buffer(
+            "alibi_slopes", alibi_slopes(n_heads) if alibi else None, persistent=False
+        )
         self.last_weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.dim() != 3
+            or x.shape[-1] != self.d_model
+        ):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {shape}")
+            raise ValueError(
+                f"x must have shape (B, T, d_model={self.d_model}), got {shape}"
+            )
         B, T, _ = x.shape
         H, H_kv, D = self.n_heads, self.n_kv_heads, self.head_dim
         q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
@@ -252,21 +296,34 @@ class MultiHeadAttention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)
         T_k = k.shape[-2]
-        if H_kv != H:  # grouped-query: query head h reads key/value head h // (H / H_kv)
+        if (
+            H_kv != H
+        ):  # grouped-query: query head h reads key/value head h // (H / H_kv)
             k = k.repeat_interleave(H // H_kv, dim=1)
             v = v.repeat_interleave(H // H_kv, dim=1)
         mask = causal_mask(T, T_k, device=x.device) if self.causal else None
         if self.alibi:
-            bias = alibi_bias(self.alibi_slopes, positions, torch.arange(T_k, device=x.device)).to(q.dtype)
+            bias = alibi_bias(
+                self.alibi_slopes, positions, torch.arange(T_k, device=x.device)
+            ).to(q.dtype)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
         dropout_p = self.attn_dropout.p if self.training else 0.0
         if self.fused:
-            use_is_causal = self.causal and not self.alibi and T == T_k  # lets PyTorch pick a faster kernel
+            use_is_causal = (
+                self.causal and not self.alibi and T == T_k
+            )  # lets PyTorch pick a faster kernel
             y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if use_is_causal else mask, dropout_p=dropout_p, is_causal=use_is_causal
+                q,
+                k,
+                v,
+                attn_mask=None if use_is_causal else mask,
+                dropout_p=dropout_p,
+                is_causal=use_is_causal,
             )
         else:
-            y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p, return_weights=True)
+            y, weights = scaled_dot_product_attention(
+                q, k, v, mask=mask, dropout_p=dropout_p, return_weights=True
+            )
             self.last_weights = weights.detach()
         y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
         return self.resid_dropout(self.out_proj(y))

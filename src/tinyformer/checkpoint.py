@@ -35,8 +35,15 @@ from tinyformer._files import atomic_write
 from tinyformer.config import GPTConfig
 from tinyformer.training import History, TrainConfig
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_shakespeare_char",
-           "tokenizer_to_dict", "tokenizer_from_dict"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_shakespeare_char",
+    "tokenizer_to_dict",
+    "tokenizer_from_dict",
+]
 
 FORMAT = "tinyformer-checkpoint"
 VERSION = 1
@@ -54,15 +61,26 @@ def tokenizer_to_dict(tokenizer) -> dict | None:
     if tokenizer is None:
         return None
     if isinstance(tokenizer, CharTokenizer):
-        return {"kind": "char", "chars": "".join(tokenizer.chars), "unknown": tokenizer.unknown}
-    if getattr(tokenizer, "name", None) == "gpt2":  # tiktoken's Encoding from gpt2_encoding()
+        return {
+            "kind": "char",
+            "chars": "".join(tokenizer.chars),
+            "unknown": tokenizer.unknown,
+        }
+    if (
+        getattr(tokenizer, "name", None) == "gpt2"
+    ):  # tiktoken's Encoding from gpt2_encoding()
         return {"kind": "gpt2"}
     if isinstance(tokenizer, BPETokenizer):
         with tempfile.TemporaryDirectory() as folder:
             tokenizer.save(Path(folder) / "tok.txt")
-            return {"kind": "bpe", "text": (Path(folder) / "tok.txt").read_text(encoding="utf-8")}
-    raise TypeError(f"cannot store a {type(tokenizer).__name__} in a checkpoint: use CharTokenizer, "
-                    "BPETokenizer or gpt2_encoding()")
+            return {
+                "kind": "bpe",
+                "text": (Path(folder) / "tok.txt").read_text(encoding="utf-8"),
+            }
+    raise TypeError(
+        f"cannot store a {type(tokenizer).__name__} in a checkpoint: use CharTokenizer, "
+        "BPETokenizer or gpt2_encoding()"
+    )
 
 
 def tokenizer_from_dict(data: dict | None):
@@ -80,7 +98,9 @@ def tokenizer_from_dict(data: dict | None):
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "tok.txt").write_text(data["text"], encoding="utf-8")
             return BPETokenizer.load(Path(folder) / "tok.txt")
-    raise ValueError(f"unknown tokenizer kind {kind!r} (expected 'char', 'gpt2' or 'bpe')")
+    raise ValueError(
+        f"unknown tokenizer kind {kind!r} (expected 'char', 'gpt2' or 'bpe')"
+    )
 
 
 @dataclass
@@ -112,7 +132,12 @@ class Checkpoint:
                 f"{self.path} holds weights only (no optimizer or random state): it can be sampled "
                 "from or fine-tuned, but not resumed exactly"
             )
-        return {"optimizer": self.optimizer, "rng": self.rng, "step": self.step, "history": self.history.to_dict()}
+        return {
+            "optimizer": self.optimizer,
+            "rng": self.rng,
+            "step": self.step,
+            "history": self.history.to_dict(),
+        }
 
 
 def save_checkpoint(
@@ -131,7 +156,9 @@ def save_checkpoint(
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     config = getattr(model, "config", None)
     if not isinstance(config, GPTConfig):
-        raise TypeError("save_checkpoint needs a tinyformer GPT (a model with a GPTConfig in .config)")
+        raise TypeError(
+            "save_checkpoint needs a tinyformer GPT (a model with a GPTConfig in .config)"
+        )
     rng = None
     if generator is not None:
         rng = {"torch": torch.get_rng_state(), "batches": generator.get_state()}
@@ -140,7 +167,9 @@ def save_checkpoint(
         "version": VERSION,
         "step": int(step),
         "gpt_config": dataclasses.asdict(config),
-        "train_config": dataclasses.asdict(train_config) if train_config is not None else None,
+        "train_config": dataclasses.asdict(train_config)
+        if train_config is not None
+        else None,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "rng": rng,
@@ -156,7 +185,11 @@ def _read(path: Path, raw: bytes | None = None) -> dict:
     if raw is None and not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(io.BytesIO(raw) if raw is not None else path, map_location="cpu", weights_only=True)
+        payload = torch.load(
+            io.BytesIO(raw) if raw is not None else path,
+            map_location="cpu",
+            weights_only=True,
+        )
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain data, so it was not loaded "
@@ -168,15 +201,22 @@ def _read(path: Path, raw: bytes | None = None) -> dict:
             f"by torch.save ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a torch file but not a tinyformer checkpoint (no format={FORMAT!r} entry)")
+        raise CheckpointError(
+            f"{path} is a torch file but not a tinyformer checkpoint (no format={FORMAT!r} entry)"
+        )
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}; this tinyformer reads {VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}; this tinyformer reads {VERSION}"
+        )
     return payload
 
 
 def _config_differences(a: GPTConfig, b: GPTConfig) -> str:
-    rows = [f"{f.name}: checkpoint {getattr(a, f.name)!r}, model {getattr(b, f.name)!r}"
-            for f in dataclasses.fields(GPTConfig) if getattr(a, f.name) != getattr(b, f.name)]
+    rows = [
+        f"{f.name}: checkpoint {getattr(a, f.name)!r}, model {getattr(b, f.name)!r}"
+        for f in dataclasses.fields(GPTConfig)
+        if getattr(a, f.name) != getattr(b, f.name)
+    ]
     return "; ".join(rows)
 
 
@@ -196,7 +236,11 @@ def load_checkpoint(
     payload = _read(path, raw)
     try:
         gpt_config = GPTConfig(**payload["gpt_config"])
-        train_config = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
+        train_config = (
+            TrainConfig(**payload["train_config"])
+            if payload.get("train_config")
+            else None
+        )
         checkpoint = Checkpoint(
             path=str(path),
             step=int(payload["step"]),
@@ -210,12 +254,18 @@ def load_checkpoint(
             extra=payload.get("extra") or {},
         )
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} is a tinyformer checkpoint with a damaged entry: {err}") from None
+        raise CheckpointError(
+            f"{path} is a tinyformer checkpoint with a damaged entry: {err}"
+        ) from None
     if model is not None:
         target = getattr(model, "module", model)
         config = getattr(target, "config", None)
         if config != gpt_config:
-            differences = _config_differences(gpt_config, config) if isinstance(config, GPTConfig) else "not a GPT"
+            differences = (
+                _config_differences(gpt_config, config)
+                if isinstance(config, GPTConfig)
+                else "not a GPT"
+            )
             raise CheckpointError(
                 f"{path} was written for another model configuration ({differences}): build the model "
                 "with load_checkpoint(path).gpt_config, or load it with .model()"
@@ -233,4 +283,6 @@ def load_shakespeare_char() -> Checkpoint:
     """
     from tinyformer.data import data_path, read_verified_bytes
 
-    return load_checkpoint(data_path(SHAKESPEARE_CHAR), raw=read_verified_bytes(SHAKESPEARE_CHAR))
+    return load_checkpoint(
+        data_path(SHAKESPEARE_CHAR), raw=read_verified_bytes(SHAKESPEARE_CHAR)
+    )

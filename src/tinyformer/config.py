@@ -40,7 +40,9 @@ def swiglu_hidden(d_model: int, multiple_of: int = 8) -> int:
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"GPTConfig.{name} must be one of {list(allowed)}, got {value!r}")
+        raise ValueError(
+            f"GPTConfig.{name} must be one of {list(allowed)}, got {value!r}"
+        )
 
 
 @dataclass
@@ -84,7 +86,9 @@ class GPTConfig:
         if self.ffn_hidden is not None:
             check_positive_int("GPTConfig.ffn_hidden", self.ffn_hidden)
             if self.ffn == "none":
-                raise ValueError("GPTConfig.ffn_hidden must be None when ffn='none' (there is no feed-forward network)")
+                raise ValueError(
+                    "GPTConfig.ffn_hidden must be None when ffn='none' (there is no feed-forward network)"
+                )
         if self.n_embd % self.n_head != 0:
             raise ValueError(
                 f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
@@ -95,17 +99,27 @@ class GPTConfig:
                 f"GPTConfig.n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head}): "
                 "each key/value head is shared by n_head // n_kv_head query heads"
             )
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}")
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, (int, float))
+            or not 0.0 <= self.dropout < 1.0
+        ):
+            raise ValueError(
+                f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}"
+            )
         for name in ("bias", "tie_weights"):
             if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}")
+                raise TypeError(
+                    f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}"
+                )
         _choice("norm", self.norm, NORMS)
         _choice("ffn", self.ffn, FFNS)
         _choice("position", self.position, POSITIONS)
         _choice("norm_position", self.norm_position, NORM_POSITIONS)
         if self.position == "rope" and self.head_dim % 2 != 0:
-            raise ValueError(f"position='rope' rotates pairs of dimensions: head_dim {self.head_dim} must be even")
+            raise ValueError(
+                f"position='rope' rotates pairs of dimensions: head_dim {self.head_dim} must be even"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -126,14 +140,25 @@ class GPTConfig:
         A config built with ``n_kv_head=None`` (plain multi-head attention) keeps that
         meaning: changing ``n_head`` alone changes the key/value heads with it.
         """
-        if "n_head" in changes and "n_kv_head" not in changes and self.n_kv_head == self.n_head:
+        if (
+            "n_head" in changes
+            and "n_kv_head" not in changes
+            and self.n_kv_head == self.n_head
+        ):
             changes["n_kv_head"] = None
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def gpt2(cls, **overrides: object) -> GPTConfig:
         """GPT-2 small (Radford et al., 2019): 12 layers, 12 heads, 768 wide, 124,439,808 parameters."""
-        return cls(**{**dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768), **overrides})
+        return cls(
+            **{
+                **dict(
+                    vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768
+                ),
+                **overrides,
+            }
+        )
 
     @classmethod
     def llama(cls, **overrides: object) -> GPTConfig:
@@ -143,13 +168,29 @@ class GPTConfig:
         The full size has 6.7 B parameters: build it on the ``meta`` device to count them,
         or pass smaller sizes, e.g. ``GPTConfig.llama(n_layer=2, n_head=4, n_embd=64, ...)``.
         """
-        shape = dict(vocab_size=32000, block_size=2048, n_layer=32, n_head=32, n_embd=4096, ffn_hidden=11008)
-        design = dict(norm="rmsnorm", ffn="swiglu", position="rope", bias=False, tie_weights=False)
+        shape = dict(
+            vocab_size=32000,
+            block_size=2048,
+            n_layer=32,
+            n_head=32,
+            n_embd=4096,
+            ffn_hidden=11008,
+        )
+        design = dict(
+            norm="rmsnorm", ffn="swiglu", position="rope", bias=False, tie_weights=False
+        )
         if "n_embd" in overrides and "ffn_hidden" not in overrides:
-            shape["ffn_hidden"] = None  # let swiglu_hidden pick the width for the new size
+            shape["ffn_hidden"] = (
+                None  # let swiglu_hidden pick the width for the new size
+            )
         return cls(**{**shape, **design, **overrides})
 
     @classmethod
     def tiny(cls, **overrides: object) -> GPTConfig:
         """A CPU-sized model for the book: characters of Shakespeare (65 ids), 4 layers, 128 wide."""
-        return cls(**{**dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128), **overrides})
+        return cls(
+            **{
+                **dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),
+                **overrides,
+            }
+        )

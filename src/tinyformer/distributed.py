@@ -19,8 +19,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["setup", "teardown", "is_distributed", "world_size", "rank", "local_rank", "is_main",
-           "wrap", "maybe_no_sync", "mean"]
+__all__ = [
+    "setup",
+    "teardown",
+    "is_distributed",
+    "world_size",
+    "rank",
+    "local_rank",
+    "is_main",
+    "wrap",
+    "maybe_no_sync",
+    "mean",
+]
 
 
 def is_distributed() -> bool:

@@ -40,17 +40,39 @@ import torch
 from torch import nn
 
 __all__ = [
-    "hook_points", "record", "intervene", "zero", "zero_head", "patch", "logit_lens",
-    "previous_token_score", "first_token_score", "duplicate_token_score", "induction_score",
+    "hook_points",
+    "record",
+    "intervene",
+    "zero",
+    "zero_head",
+    "patch",
+    "logit_lens",
+    "previous_token_score",
+    "first_token_score",
+    "duplicate_token_score",
+    "induction_score",
 ]
 
-_PER_BLOCK = ("resid_pre", "attn_pattern", "head_out", "attn_out", "mlp_out", "resid_post")
+_PER_BLOCK = (
+    "resid_pre",
+    "attn_pattern",
+    "head_out",
+    "attn_out",
+    "mlp_out",
+    "resid_post",
+)
 Edit = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _check_model(model: nn.Module) -> None:
-    if not (hasattr(model, "blocks") and hasattr(model, "ln_f") and hasattr(model, "lm_head")):
-        raise TypeError(f"expected a tinyformer GPT (with blocks, ln_f and lm_head), got {type(model).__name__}")
+    if not (
+        hasattr(model, "blocks")
+        and hasattr(model, "ln_f")
+        and hasattr(model, "lm_head")
+    ):
+        raise TypeError(
+            f"expected a tinyformer GPT (with blocks, ln_f and lm_head), got {type(model).__name__}"
+        )
 
 
 def hook_points(model: nn.Module) -> list[str]:
@@ -58,7 +80,11 @@ def hook_points(model: nn.Module) -> list[str]:
     _check_model(model)
     names = ["embed"]
     for i, block in enumerate(model.blocks):
-        names += [f"blocks.{i}.{what}" for what in _PER_BLOCK if what != "mlp_out" or block.mlp is not None]
+        names += [
+            f"blocks.{i}.{what}"
+            for what in _PER_BLOCK
+            if what != "mlp_out" or block.mlp is not None
+        ]
     return names + ["ln_f"]
 
 
@@ -87,13 +113,21 @@ def _split(name: str) -> tuple[int | None, str]:
 def _apply(name: str, edit: Edit, value: torch.Tensor) -> torch.Tensor:
     new = edit(value)
     if not isinstance(new, torch.Tensor) or new.shape != value.shape:
-        shape = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
-        raise ValueError(f"the edit of {name!r} must return a tensor of shape {tuple(value.shape)}, got {shape}")
+        shape = (
+            tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
+        )
+        raise ValueError(
+            f"the edit of {name!r} must return a tensor of shape {tuple(value.shape)}, got {shape}"
+        )
     return new
 
 
 @contextmanager
-def _hooks(model: nn.Module, names: list[str], on_value: Callable[[str, torch.Tensor], torch.Tensor | None]):
+def _hooks(
+    model: nn.Module,
+    names: list[str],
+    on_value: Callable[[str, torch.Tensor], torch.Tensor | None],
+):
     """Attach hooks for ``names``; ``on_value(name, tensor)`` may return a replacement."""
     handles, unfused = [], []
 
@@ -101,11 +135,13 @@ def _hooks(model: nn.Module, names: list[str], on_value: Callable[[str, torch.Te
         def hook(module, args):
             new = on_value(name, args[0])
             return None if new is None else (new, *args[1:])
+
         return hook
 
     def post(name):
         def hook(module, args, output):
             return on_value(name, output)
+
         return hook
 
     def heads(name, attn):
@@ -114,11 +150,13 @@ def _hooks(model: nn.Module, names: list[str], on_value: Callable[[str, torch.Te
             B, T, _ = x.shape
             new = on_value(name, x.view(B, T, attn.n_heads, attn.head_dim))
             return None if new is None else (new.reshape(B, T, -1), *args[1:])
+
         return hook
 
     def pattern(name):
         def hook(module, args, output):
             on_value(name, module.last_weights)
+
         return hook
 
     try:
@@ -140,7 +178,11 @@ def _hooks(model: nn.Module, names: list[str], on_value: Callable[[str, torch.Te
             elif what == "mlp_out":
                 handles.append(block.mlp.register_forward_hook(post(name)))
             elif what == "head_out":
-                handles.append(block.attn.out_proj.register_forward_pre_hook(heads(name, block.attn)))
+                handles.append(
+                    block.attn.out_proj.register_forward_pre_hook(
+                        heads(name, block.attn)
+                    )
+                )
             elif what == "attn_pattern":
                 if block.attn.fused:
                     unfused.append(block.attn)
@@ -155,7 +197,9 @@ def _hooks(model: nn.Module, names: list[str], on_value: Callable[[str, torch.Te
 
 
 @contextmanager
-def record(model: nn.Module, names: Sequence[str] | None = None) -> Iterator[dict[str, torch.Tensor]]:
+def record(
+    model: nn.Module, names: Sequence[str] | None = None
+) -> Iterator[dict[str, torch.Tensor]]:
     """Record activations (all hook points, or ``names``) of the forward passes run inside.
 
     Yields a dict that fills as the model runs: ``name -> tensor`` (detached; the last
@@ -183,14 +227,20 @@ def intervene(model: nn.Module, edits: dict[str, Edit]) -> Iterator[None]:
     """
     _check_model(model)
     if not isinstance(edits, dict) or not edits:
-        raise TypeError("edits must be a non-empty dict {hook point name: function of the activation}")
+        raise TypeError(
+            "edits must be a non-empty dict {hook point name: function of the activation}"
+        )
     names = _resolve(model, list(edits))
     for name in names:
         if _split(name)[1] == "attn_pattern":
-            raise ValueError(f"{name!r} can be recorded but not edited; to remove a head, edit "
-                             f"'{name.replace('attn_pattern', 'head_out')}' with zero_head(h)")
+            raise ValueError(
+                f"{name!r} can be recorded but not edited; to remove a head, edit "
+                f"'{name.replace('attn_pattern', 'head_out')}' with zero_head(h)"
+            )
         if not callable(edits[name]):
-            raise TypeError(f"the edit of {name!r} must be a function of the activation, got {type(edits[name]).__name__}")
+            raise TypeError(
+                f"the edit of {name!r} must be a function of the activation, got {type(edits[name]).__name__}"
+            )
     with _hooks(model, names, lambda name, value: _apply(name, edits[name], value)):
         yield
 
@@ -202,26 +252,34 @@ def zero(x: torch.Tensor) -> torch.Tensor:
 
 def zero_head(head: int) -> Edit:
     """An edit for a ``head_out`` hook point that zeroes one head's output ``(B, T, H, D)``."""
+
     def edit(x: torch.Tensor) -> torch.Tensor:
         if not 0 <= head < x.shape[2]:
-            raise ValueError(f"head {head} does not exist: this layer has {x.shape[2]} heads")
+            raise ValueError(
+                f"head {head} does not exist: this layer has {x.shape[2]} heads"
+            )
         out = x.clone()
         out[:, :, head] = 0
         return out
+
     return edit
 
 
 def patch(value: torch.Tensor, head: int | None = None) -> Edit:
     """Activation patching: replace the activation (or one head of a ``head_out``) by ``value``,
     typically recorded on another input of the same shape."""
+
     def edit(x: torch.Tensor) -> torch.Tensor:
         if value.shape != x.shape:
-            raise ValueError(f"the patch has shape {tuple(value.shape)}, the activation {tuple(x.shape)}")
+            raise ValueError(
+                f"the patch has shape {tuple(value.shape)}, the activation {tuple(x.shape)}"
+            )
         if head is None:
             return value.to(x.dtype)
         out = x.clone()
         out[:, :, head] = value[:, :, head]
         return out
+
     return edit
 
 
@@ -236,7 +294,9 @@ def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor
     names = ["embed"] + [f"blocks.{i}.resid_post" for i in range(len(model.blocks))]
     missing = [n for n in names if n not in cache]
     if missing:
-        raise ValueError(f"the cache lacks {missing}: record them with record(model, {names!r})")
+        raise ValueError(
+            f"the cache lacks {missing}: record them with record(model, {names!r})"
+        )
     with torch.no_grad():
         return torch.stack([model.lm_head(model.ln_f(cache[n])) for n in names])
 
@@ -245,8 +305,16 @@ def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor
 
 
 def _check_pattern(pattern: torch.Tensor) -> torch.Tensor:
-    if not isinstance(pattern, torch.Tensor) or pattern.dim() != 4 or pattern.shape[-1] != pattern.shape[-2]:
-        shape = tuple(pattern.shape) if isinstance(pattern, torch.Tensor) else type(pattern).__name__
+    if (
+        not isinstance(pattern, torch.Tensor)
+        or pattern.dim() != 4
+        or pattern.shape[-1] != pattern.shape[-2]
+    ):
+        shape = (
+            tuple(pattern.shape)
+            if isinstance(pattern, torch.Tensor)
+            else type(pattern).__name__
+        )
         raise ValueError(f"pattern must have shape (B, H, T, T), got {shape}")
     if pattern.shape[-1] < 2:
         raise ValueError("a pattern needs at least 2 positions to score")
@@ -255,7 +323,9 @@ def _check_pattern(pattern: torch.Tensor) -> torch.Tensor:
 
 def _check_tokens(pattern: torch.Tensor, tokens: torch.Tensor) -> None:
     if tokens.shape != (pattern.shape[0], pattern.shape[-1]):
-        raise ValueError(f"tokens must have shape (B, T) = {(pattern.shape[0], pattern.shape[-1])}, got {tuple(tokens.shape)}")
+        raise ValueError(
+            f"tokens must have shape (B, T) = {(pattern.shape[0], pattern.shape[-1])}, got {tuple(tokens.shape)}"
+        )
 
 
 def _mean_mass(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -264,7 +334,9 @@ def _mean_mass(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     mass = (pattern * targets[:, None].float()).sum(-1)  # (B, H, T)
     rows = targets.any(-1)  # (B, T)
     if not rows.any():
-        raise ValueError("no query position has a target to score (no repeated tokens?)")
+        raise ValueError(
+            "no query position has a target to score (no repeated tokens?)"
+        )
     return (mass * rows[:, None]).sum((0, 2)) / rows.sum()
 
 
@@ -272,7 +344,9 @@ def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
     """Per head ``(H,)``: mean attention from each position to the one just before it."""
     pattern = _check_pattern(pattern)
     T = pattern.shape[-1]
-    targets = torch.zeros(T, T, dtype=torch.bool).diagonal_scatter(torch.ones(T - 1, dtype=torch.bool), -1)
+    targets = torch.zeros(T, T, dtype=torch.bool).diagonal_scatter(
+        torch.ones(T - 1, dtype=torch.bool), -1
+    )
     return _mean_mass(pattern, targets.expand(pattern.shape[0], T, T))
 
 
@@ -301,5 +375,7 @@ def induction_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor
     _check_tokens(pattern, tokens)
     B, T = tokens.shape
     follows = torch.zeros(B, T, T, dtype=torch.bool)
-    follows[:, :, 1:] = tokens[:, :, None] == tokens[:, None, :-1]  # key j follows a copy of query's token
+    follows[:, :, 1:] = (
+        tokens[:, :, None] == tokens[:, None, :-1]
+    )  # key j follows a copy of query's token
     return _mean_mass(pattern, follows & torch.ones(T, T, dtype=torch.bool).tril(-1))

@@ -22,7 +22,16 @@ from tinyformer.attention import KVCache, MultiHeadAttention
 from tinyformer.config import GPTConfig, swiglu_hidden
 from tinyformer.positional import LearnedPositionalEmbedding, RotaryEmbedding
 
-__all__ = ["LayerNorm", "RMSNorm", "FeedForward", "SwiGLU", "TransformerBlock", "make_norm", "make_ffn", "init_weights"]
+__all__ = [
+    "LayerNorm",
+    "RMSNorm",
+    "FeedForward",
+    "SwiGLU",
+    "TransformerBlock",
+    "make_norm",
+    "make_ffn",
+    "init_weights",
+]
 
 
 class LayerNorm(nn.Module):
@@ -58,7 +67,11 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight
+        return (
+            x
+            * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+            * self.weight
+        )
 
 
 class FeedForward(nn.Module):
@@ -70,11 +83,19 @@ class FeedForward(nn.Module):
     GPT-2's logits.
     """
 
-    def __init__(self, d_model: int, hidden: int | None = None, activation: str = "gelu",
-                 bias: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        hidden: int | None = None,
+        activation: str = "gelu",
+        bias: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if activation not in ("gelu", "relu"):
-            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r} (for SwiGLU use SwiGLU)")
+            raise ValueError(
+                f"activation must be 'gelu' or 'relu', got {activation!r} (for SwiGLU use SwiGLU)"
+            )
         hidden = 4 * d_model if hidden is None else hidden
         self.activation = activation
         self.up = nn.Linear(d_model, hidden, bias=bias)
@@ -94,7 +115,13 @@ class SwiGLU(nn.Module):
     the parameter count of a 4x MLP (see :func:`tinyformer.config.swiglu_hidden`).
     """
 
-    def __init__(self, d_model: int, hidden: int | None = None, bias: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        hidden: int | None = None,
+        bias: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         hidden = swiglu_hidden(d_model) if hidden is None else hidden
         self.gate = nn.Linear(d_model, hidden, bias=bias)
@@ -118,8 +145,16 @@ def make_ffn(config: GPTConfig) -> nn.Module | None:
     if config.ffn == "none":
         return None
     if config.ffn == "swiglu":
-        return SwiGLU(config.n_embd, config.hidden, bias=config.bias, dropout=config.dropout)
-    return FeedForward(config.n_embd, config.hidden, config.ffn, bias=config.bias, dropout=config.dropout)
+        return SwiGLU(
+            config.n_embd, config.hidden, bias=config.bias, dropout=config.dropout
+        )
+    return FeedForward(
+        config.n_embd,
+        config.hidden,
+        config.ffn,
+        bias=config.bias,
+        dropout=config.dropout,
+    )
 
 
 class TransformerBlock(nn.Module):
@@ -137,13 +172,21 @@ class TransformerBlock(nn.Module):
         self.residual = residual
         self.ln_1 = make_norm(config)
         self.attn = MultiHeadAttention(
-            config.n_embd, config.n_head, n_kv_heads=config.n_kv_head, bias=config.bias,
-            dropout=config.dropout, causal=True,
-            rope=RotaryEmbedding(config.head_dim) if config.position == "rope" else None,
+            config.n_embd,
+            config.n_head,
+            n_kv_heads=config.n_kv_head,
+            bias=config.bias,
+            dropout=config.dropout,
+            causal=True,
+            rope=RotaryEmbedding(config.head_dim)
+            if config.position == "rope"
+            else None,
             alibi=config.position == "alibi",
         )
+        # ln_2 before mlp: the parameters' order (and so the summation order of clipping's
+        # global norm, and every committed training result) stays as it always was.
+        self.ln_2 = make_norm(config) if config.ffn != "none" else None
         self.mlp = make_ffn(config)
-        self.ln_2 = make_norm(config) if self.mlp is not None else None
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
         skip = 1.0 if self.residual else 0.0
@@ -154,7 +197,9 @@ class TransformerBlock(nn.Module):
         return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
 
 
-def init_weights(module: nn.Module, n_layer: int, std: float = 0.02, scale_residual: bool = True) -> None:
+def init_weights(
+    module: nn.Module, n_layer: int, std: float = 0.02, scale_residual: bool = True
+) -> None:
     """GPT-2's initialization, in place: weights ~ N(0, std), biases 0, norms 1.
 
     Linear layers, embeddings and learned position embeddings all get N(0, std), as in

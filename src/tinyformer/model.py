@@ -20,7 +20,10 @@ from torch import nn
 from tinyformer.attention import KVCache
 from tinyformer.config import GPTConfig
 from tinyformer.layers import TransformerBlock, init_weights, make_norm
-from tinyformer.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from tinyformer.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+)
 from tinyformer.sampling import check_temperature, sample
 
 __all__ = ["GPT", "GPTConfig"]
@@ -48,13 +51,19 @@ class GPT(nn.Module):
         # rope and alibi act inside attention; "none" leaves the model order-blind except
         # for what the causal mask reveals.
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(config) for _ in range(config.n_layer)
+        )
         # Post-norm blocks already end in a norm; pre-norm leaves the stream un-normalized.
-        self.ln_f = make_norm(config) if config.norm_position == "pre" else nn.Identity()
+        self.ln_f = (
+            make_norm(config) if config.norm_position == "pre" else nn.Identity()
+        )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         init_weights(self, config.n_layer)  # also the learned position embeddings
         if config.tie_weights:
-            self.lm_head.weight = self.wte.weight  # one Parameter, two uses (Press and Wolf, 2017)
+            self.lm_head.weight = (
+                self.wte.weight
+            )  # one Parameter, two uses (Press and Wolf, 2017)
 
     def num_parameters(self) -> int:
         """Number of trainable numbers; a tied embedding/head matrix is counted once."""
@@ -64,24 +73,44 @@ class GPT(nn.Module):
         """One empty :class:`~tinyformer.attention.KVCache` per block, for ``forward(kv_caches=...)``."""
         return [KVCache() for _ in self.blocks]
 
-    def _check_idx(self, idx: torch.Tensor, offset: int, check_length: bool = True) -> None:
-        if not isinstance(idx, torch.Tensor) or idx.is_floating_point() or idx.dtype == torch.bool:
-            raise TypeError(f"idx must be an integer tensor of token ids, shape (B, T); got {getattr(idx, 'dtype', type(idx))}")
+    def _check_idx(
+        self, idx: torch.Tensor, offset: int, check_length: bool = True
+    ) -> None:
+        if (
+            not isinstance(idx, torch.Tensor)
+            or idx.is_floating_point()
+            or idx.dtype == torch.bool
+        ):
+            raise TypeError(
+                f"idx must be an integer tensor of token ids, shape (B, T); got {getattr(idx, 'dtype', type(idx))}"
+            )
         if idx.dim() != 2:
-            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}: use idx[None] for a single sequence")
+            raise ValueError(
+                f"idx must have shape (B, T), got {tuple(idx.shape)}: use idx[None] for a single sequence"
+            )
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
             bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-            raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size}): "
-                             "was the text encoded with the tokenizer this model was built for?")
+            raise ValueError(
+                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size}): "
+                "was the text encoded with the tokenizer this model was built for?"
+            )
         T = idx.shape[1]
-        if check_length and self.config.position == "learned" and offset + T > self.config.block_size:
+        if (
+            check_length
+            and self.config.position == "learned"
+            and offset + T > self.config.block_size
+        ):
             raise ValueError(
                 f"sequence of {offset + T} positions is longer than block_size={self.config.block_size}, "
                 f"the number of learned position embeddings: crop the input to its last {self.config.block_size} tokens"
             )
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                kv_caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        kv_caches: list[KVCache] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits ``(B, T, vocab_size)`` for ids ``(B, T)``, and the mean cross-entropy if ``targets``.
 
         ``targets (B, T)`` holds the next token at every position (-1 = ignore). With
@@ -89,12 +118,16 @@ class GPT(nn.Module):
         they sit at positions ``cache.length ...`` and attend to everything cached.
         """
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
-            raise ValueError(f"need one KV cache per block ({len(self.blocks)}), got {len(kv_caches)}")
+            raise ValueError(
+                f"need one KV cache per block ({len(self.blocks)}), got {len(kv_caches)}"
+            )
         offset = kv_caches[0].length if kv_caches else 0
         self._check_idx(idx, offset)
         x = self.wte(idx)
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(offset, offset + idx.shape[1], device=idx.device))
+            x = x + self.wpe(
+                torch.arange(offset, offset + idx.shape[1], device=idx.device)
+            )
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache=kv_caches[i] if kv_caches else None)
@@ -102,14 +135,25 @@ class GPT(nn.Module):
         if targets is None:
             return logits, None
         if targets.shape != idx.shape:
-            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
+            raise ValueError(
+                f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}"
+            )
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+        )
         return logits, loss
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None,
-                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx (B, T)``; returns ``(B, T + max_new_tokens)``.
 
         Each step feeds at most the last ``block_size`` tokens and draws the next one with
@@ -124,12 +168,22 @@ class GPT(nn.Module):
         output identical to ``use_cache=False`` at the price of a full pass per step once the
         context is longer than the window.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, int)
+            or max_new_tokens < 0
+        ):
+            raise ValueError(
+                f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
+            )
         check_temperature(temperature)
-        self._check_idx(idx, 0, check_length=False)  # longer prompts are cropped to the window
+        self._check_idx(
+            idx, 0, check_length=False
+        )  # longer prompts are cropped to the window
         if idx.shape[1] == 0:
-            raise ValueError("generate needs a prompt of at least one token per row, got T=0")
+            raise ValueError(
+                "generate needs a prompt of at least one token per row, got T=0"
+            )
         window = self.config.block_size
         caches = self.new_kv_caches() if use_cache else None
         was_training = self.training

@@ -48,7 +48,9 @@ class AdamW(torch.optim.Optimizer):
         if not (isinstance(lr, (int, float)) and lr >= 0.0):
             raise ValueError(f"AdamW lr must be a number >= 0, got {lr!r}")
         if not (len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas)):
-            raise ValueError(f"AdamW betas must be two numbers in [0, 1), got {betas!r}")
+            raise ValueError(
+                f"AdamW betas must be two numbers in [0, 1), got {betas!r}"
+            )
         if not eps > 0.0:
             raise ValueError(f"AdamW eps must be > 0, got {eps!r}")
         if not weight_decay >= 0.0:
@@ -76,7 +78,12 @@ class AdamW(torch.optim.Optimizer):
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
                 state["step"] += 1
-                t, m, v, g = state["step"], state["exp_avg"], state["exp_avg_sq"], p.grad
+                t, m, v, g = (
+                    state["step"],
+                    state["exp_avg"],
+                    state["exp_avg_sq"],
+                    p.grad,
+                )
                 p.mul_(1.0 - lr * weight_decay)
                 m.lerp_(g, 1.0 - beta1)
                 v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
@@ -88,7 +95,9 @@ class AdamW(torch.optim.Optimizer):
         return loss
 
 
-def cosine_with_warmup(step: int, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
+def cosine_with_warmup(
+    step: int, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int
+) -> float:
     """The learning rate at optimizer step ``step`` (counted from 0).
 
     - Warm-up, ``step < warmup_steps``: a straight line up to ``max_lr``, reached at the
@@ -99,9 +108,13 @@ def cosine_with_warmup(step: int, max_lr: float, min_lr: float, warmup_steps: in
     - After ``total_steps``: ``min_lr``.
     """
     if not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"need 0 <= warmup_steps <= total_steps, got {warmup_steps} and {total_steps}")
+        raise ValueError(
+            f"need 0 <= warmup_steps <= total_steps, got {warmup_steps} and {total_steps}"
+        )
     if not 0.0 <= min_lr <= max_lr:
-        raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr} and max_lr={max_lr}")
+        raise ValueError(
+            f"need 0 <= min_lr <= max_lr, got min_lr={min_lr} and max_lr={max_lr}"
+        )
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
     if step < warmup_steps:
@@ -126,7 +139,9 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+    norm = torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
+    )
     scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
     for g in grads:
         g.mul_(scale.to(g.dtype))

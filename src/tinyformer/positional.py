@@ -58,28 +58,42 @@ __all__ = [
 def _check_even_dim(name: str, value: int) -> int:
     check_positive_int(name, value)
     if value % 2:
-        raise ValueError(f"{name} must be even (coordinates come in sin/cos or rotation pairs), got {value}")
+        raise ValueError(
+            f"{name} must be even (coordinates come in sin/cos or rotation pairs), got {value}"
+        )
     return value
 
 
 def _check_base(base: float) -> float:
     base = float(base)
     if not math.isfinite(base) or base <= 1.0:
-        raise ValueError(f"base must be a finite number > 1 (the usual value is 10000), got {base}")
+        raise ValueError(
+            f"base must be a finite number > 1 (the usual value is 10000), got {base}"
+        )
     return base
 
 
 def _check_positions(positions: torch.Tensor) -> torch.Tensor:
     if not isinstance(positions, torch.Tensor):
-        raise TypeError(f"positions must be a torch.Tensor of integer positions, got {type(positions).__name__}")
-    if positions.is_floating_point() or positions.is_complex() or positions.dtype == torch.bool:
-        raise TypeError(f"positions must hold integers (e.g. torch.arange(T)), got dtype {positions.dtype}")
+        raise TypeError(
+            f"positions must be a torch.Tensor of integer positions, got {type(positions).__name__}"
+        )
+    if (
+        positions.is_floating_point()
+        or positions.is_complex()
+        or positions.dtype == torch.bool
+    ):
+        raise TypeError(
+            f"positions must hold integers (e.g. torch.arange(T)), got dtype {positions.dtype}"
+        )
     if positions.numel() and int(positions.min()) < 0:
         raise ValueError("positions must be >= 0")
     return positions
 
 
-def rope_frequencies(dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def rope_frequencies(
+    dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """The ``dim/2`` angular frequencies ``base**(-2i/dim)``, i = 0 .. dim/2-1 (fastest first).
 
     Shared by the sinusoidal encoding (``d_model``) and RoPE (``head_dim``).
@@ -90,7 +104,9 @@ def rope_frequencies(dim: int, base: float = 10000.0, dtype: torch.dtype = torch
     return (base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)).to(dtype)
 
 
-def sinusoidal_encoding(n_positions: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
+def sinusoidal_encoding(
+    n_positions: int, d_model: int, base: float = 10000.0
+) -> torch.Tensor:
     """Fixed encodings ``(n_positions, d_model)``: ``PE[p, 2i] = sin(p w_i)``, ``PE[p, 2i+1] = cos(p w_i)``.
 
     ``w_i = base**(-2i/d_model)``: dimension pair 0 turns once every 2*pi positions, the
@@ -102,7 +118,9 @@ def sinusoidal_encoding(n_positions: int, d_model: int, base: float = 10000.0) -
 
 
 def _sinusoid(positions: torch.Tensor, d_model: int, base: float) -> torch.Tensor:
-    angles = positions.to(torch.float64)[:, None] * rope_frequencies(d_model, base)[None, :]  # (T, d/2)
+    angles = (
+        positions.to(torch.float64)[:, None] * rope_frequencies(d_model, base)[None, :]
+    )  # (T, d/2)
     out = torch.empty(positions.shape[0], d_model, dtype=torch.float64)
     out[:, 0::2] = torch.sin(angles)
     out[:, 1::2] = torch.cos(angles)
@@ -123,8 +141,12 @@ class SinusoidalPositionalEncoding(nn.Module):
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
         positions = _check_positions(positions)
         if positions.dim() != 1:
-            raise ValueError(f"positions must have shape (T,), got {tuple(positions.shape)}")
-        return _sinusoid(positions, self.d_model, self.base).to(device=positions.device, dtype=torch.get_default_dtype())
+            raise ValueError(
+                f"positions must have shape (T,), got {tuple(positions.shape)}"
+            )
+        return _sinusoid(positions, self.d_model, self.base).to(
+            device=positions.device, dtype=torch.get_default_dtype()
+        )
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, base={self.base:g}"
@@ -169,23 +191,34 @@ def rope_permutation(head_dim: int) -> torch.Tensor:
     return torch.cat([torch.arange(0, head_dim, 2), torch.arange(1, head_dim, 2)])
 
 
-def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0, interleaved: bool = False) -> torch.Tensor:
+def apply_rope(
+    x: torch.Tensor,
+    positions: torch.Tensor,
+    base: float = 10000.0,
+    interleaved: bool = False,
+) -> torch.Tensor:
     """Rotate ``x (..., T, head_dim)`` by position; ``positions (T,)``; returns the same shape and dtype.
 
     Pair ``i`` (frequency ``w_i = base**(-2i/head_dim)``) at position ``p`` is rotated by the
     angle ``p * w_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (..., T, head_dim), got {type(x).__name__}")
+        raise TypeError(
+            f"x must be a torch.Tensor of shape (..., T, head_dim), got {type(x).__name__}"
+        )
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., T, head_dim), got {tuple(x.shape)}")
     head_dim = x.shape[-1]
     _check_even_dim("head_dim (x.shape[-1])", head_dim)
     positions = _check_positions(positions)
     if positions.shape[-1] != x.shape[-2]:
-        raise ValueError(f"positions has {positions.shape[-1]} entries but x has T={x.shape[-2]} (x.shape[-2])")
+        raise ValueError(
+            f"positions has {positions.shape[-1]} entries but x has T={x.shape[-2]} (x.shape[-2])"
+        )
     # float64 angles: positions times frequencies loses digits in float32 at long range.
-    angles = positions.to(torch.float64)[..., None] * rope_frequencies(head_dim, base).to(x.device)  # (T, d/2)
+    angles = positions.to(torch.float64)[..., None] * rope_frequencies(
+        head_dim, base
+    ).to(x.device)  # (T, d/2)
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]
@@ -203,15 +236,25 @@ class RotaryEmbedding(nn.Module):
     a state dict. See the module docstring for the pairing convention.
     """
 
-    def __init__(self, head_dim: int, base: float = 10000.0, interleaved: bool = False) -> None:
+    def __init__(
+        self, head_dim: int, base: float = 10000.0, interleaved: bool = False
+    ) -> None:
         super().__init__()
         self.head_dim = _check_even_dim("head_dim", head_dim)
         self.base = _check_base(base)
         self.interleaved = bool(interleaved)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        if isinstance(x, torch.Tensor) and x.dim() >= 1 and x.shape[-1] != self.head_dim:
-            raise ValueError(f"RotaryEmbedding(head_dim={self.head_dim}) got x with last dimension {x.shape[-1]}")
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if (
+            isinstance(x, torch.Tensor)
+            and x.dim() >= 1
+            and x.shape[-1] != self.head_dim
+        ):
+            raise ValueError(
+                f"RotaryEmbedding(head_dim={self.head_dim}) got x with last dimension {x.shape[-1]}"
+            )
         if positions is None:
             positions = torch.arange(x.shape[-2], device=x.device)
         return apply_rope(x, positions, self.base, self.interleaved)
@@ -239,18 +282,29 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     return torch.tensor(slopes, dtype=torch.get_default_dtype())
 
 
-def alibi_bias(slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+def alibi_bias(
+    slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor
+) -> torch.Tensor:
     """``(H, T_q, T_k)`` bias ``-slope[h] * (q_pos[i] - k_pos[j])``, added to attention scores.
 
     A key ``d`` tokens in the past costs ``slope * d``; future keys get a positive value
     here and must be removed by the causal mask, which is separate.
     """
     if not isinstance(slopes, torch.Tensor) or slopes.dim() != 1:
-        raise ValueError("slopes must be a 1-D tensor (n_heads,), e.g. alibi_slopes(n_heads)")
-    q_positions, k_positions = _check_positions(q_positions), _check_positions(k_positions)
+        raise ValueError(
+            "slopes must be a 1-D tensor (n_heads,), e.g. alibi_slopes(n_heads)"
+        )
+    q_positions, k_positions = (
+        _check_positions(q_positions),
+        _check_positions(k_positions),
+    )
     if q_positions.dim() != 1 or k_positions.dim() != 1:
-        raise ValueError("q_positions and k_positions must be 1-D, shapes (T_q,) and (T_k,)")
-    distance = (q_positions[:, None] - k_positions[None, :]).to(slopes.dtype)  # (T_q, T_k)
+        raise ValueError(
+            "q_positions and k_positions must be 1-D, shapes (T_q,) and (T_k,)"
+        )
+    distance = (q_positions[:, None] - k_positions[None, :]).to(
+        slopes.dtype
+    )  # (T_q, T_k)
     return -slopes[:, None, None] * distance.to(slopes.device)
 
 
@@ -296,7 +350,9 @@ def positional_explorer_data(
         matrix = _sinusoid(positions, d_model, base)
     elif kind == "learned":
         generator = torch.Generator().manual_seed(seed)
-        matrix = 0.02 * torch.randn(n_positions, d_model, generator=generator, dtype=torch.float64)
+        matrix = 0.02 * torch.randn(
+            n_positions, d_model, generator=generator, dtype=torch.float64
+        )
     else:
         ones = torch.ones(n_positions, d_model, dtype=torch.float64)
         matrix = apply_rope(ones, positions, base)
@@ -331,8 +387,12 @@ def rope_score_vs_offset(
     q = torch.ones(head_dim, dtype=torch.float64) if q is None else q.to(torch.float64)
     k = torch.ones(head_dim, dtype=torch.float64) if k is None else k.to(torch.float64)
     if q.shape != (head_dim,) or k.shape != (head_dim,):
-        raise ValueError(f"q and k must have shape ({head_dim},), got {tuple(q.shape)} and {tuple(k.shape)}")
+        raise ValueError(
+            f"q and k must have shape ({head_dim},), got {tuple(q.shape)} and {tuple(k.shape)}"
+        )
     offsets = torch.arange(max_offset + 1)
     q_rot = apply_rope(q[None, :], torch.tensor([q_position]), base)  # (1, d)
-    k_rot = apply_rope(k.expand(len(offsets), head_dim), offsets + q_position, base)  # (n, d)
+    k_rot = apply_rope(
+        k.expand(len(offsets), head_dim), offsets + q_position, base
+    )  # (n, d)
     return offsets, (k_rot @ q_rot[0]) / head_dim

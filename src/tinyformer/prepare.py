@@ -22,7 +22,12 @@ import numpy as np
 
 from tinyformer._files import atomic_write
 from tinyformer.checkpoint import tokenizer_to_dict
-from tinyformer.tokenizers import BPETokenizer, CharTokenizer, GPT2_PATTERN, gpt2_encoding
+from tinyformer.tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    GPT2_PATTERN,
+    gpt2_encoding,
+)
 from tinyformer.tokenizers.bpe import split_stream
 
 __all__ = ["prepare", "main"]
@@ -69,33 +74,56 @@ def _load_tokenizer(spec: str, path: Path):
         return gpt2_encoding()
     if Path(spec).is_file():
         return BPETokenizer.load(spec)
-    raise ValueError(f"--tokenizer must be 'char', 'gpt2' or the path of a saved BPETokenizer; {spec!r} is none of them")
+    raise ValueError(
+        f"--tokenizer must be 'char', 'gpt2' or the path of a saved BPETokenizer; {spec!r} is none of them"
+    )
 
 
-def prepare(input_path: str | Path, output_path: str | Path, tokenizer: str | object = "char") -> int:
+def prepare(
+    input_path: str | Path, output_path: str | Path, tokenizer: str | object = "char"
+) -> int:
     """Encode ``input_path`` into ``output_path`` (uint16 ids) and ``output_path.json``; returns the count."""
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise FileNotFoundError(f"input text {input_path} does not exist")
-    tok = _load_tokenizer(tokenizer, input_path) if isinstance(tokenizer, str) else tokenizer
+    tok = (
+        _load_tokenizer(tokenizer, input_path)
+        if isinstance(tokenizer, str)
+        else tokenizer
+    )
     vocab = tok.n_vocab if hasattr(tok, "n_vocab") else tok.vocab_size
     if vocab > 2**16:
-        raise ValueError(f"a vocabulary of {vocab} ids does not fit in uint16 (at most 65,536)")
+        raise ValueError(
+            f"a vocabulary of {vocab} ids does not fit in uint16 (at most 65,536)"
+        )
     count = 0
     with atomic_write(output_path) as f:
         for ids in _id_stream(tok, input_path):
             f.write(np.asarray(ids, dtype="<u2").tobytes())
             count += len(ids)
-    meta = {"tokenizer": tokenizer_to_dict(tok), "tokens": count, "dtype": "uint16", "source": input_path.name}
-    Path(f"{output_path}.json").write_text(json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8")
+    meta = {
+        "tokenizer": tokenizer_to_dict(tok),
+        "tokens": count,
+        "dtype": "uint16",
+        "source": input_path.name,
+    }
+    Path(f"{output_path}.json").write_text(
+        json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return count
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tinyformer.prepare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tinyformer.prepare", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("input", help="UTF-8 text file")
-    parser.add_argument("output", help="token file to write (OUTPUT.json is written beside it)")
-    parser.add_argument("--tokenizer", default="char", help="char | gpt2 | path of a saved BPETokenizer")
+    parser.add_argument(
+        "output", help="token file to write (OUTPUT.json is written beside it)"
+    )
+    parser.add_argument(
+        "--tokenizer", default="char", help="char | gpt2 | path of a saved BPETokenizer"
+    )
     args = parser.parse_args(None if argv is None else list(argv))
     try:
         count = prepare(args.input, args.output, args.tokenizer)

@@ -47,11 +47,17 @@ def check_temperature(temperature: float) -> float:
 
 def _check_logits(logits: torch.Tensor) -> None:
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor of shape (..., vocab_size), got {type(logits).__name__}")
+        raise TypeError(
+            f"logits must be a torch.Tensor of shape (..., vocab_size), got {type(logits).__name__}"
+        )
     if logits.dim() == 0 or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have a non-empty last (vocabulary) dimension, got shape {tuple(logits.shape)}")
+        raise ValueError(
+            f"logits must have a non-empty last (vocabulary) dimension, got shape {tuple(logits.shape)}"
+        )
     if torch.isnan(logits).any():
-        raise ValueError("logits contain NaN: check the model's output (a diverged training run produces NaN)")
+        raise ValueError(
+            "logits contain NaN: check the model's output (a diverged training run produces NaN)"
+        )
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -118,7 +124,9 @@ def probabilities(
     top_p: float | None = None,
 ) -> torch.Tensor:
     """The distribution that :func:`sample` draws from, shape ``(..., V)``, summing to 1."""
-    filtered = top_p_filter(top_k_filter(apply_temperature(logits, temperature), top_k), top_p)
+    filtered = top_p_filter(
+        top_k_filter(apply_temperature(logits, temperature), top_k), top_p
+    )
     return torch.softmax(filtered, dim=-1)
 
 
@@ -170,16 +178,27 @@ def sample_chain(
     ``transition_logits[a]`` ``(V, V)`` are the logits of the token that follows ``a``
     (a bigram model). Returns ``[start, x1, ..., x_length]``.
     """
-    if transition_logits.dim() != 2 or transition_logits.shape[0] != transition_logits.shape[1]:
-        raise ValueError(f"transition_logits must be a square (V, V) tensor, got shape {tuple(transition_logits.shape)}")
+    if (
+        transition_logits.dim() != 2
+        or transition_logits.shape[0] != transition_logits.shape[1]
+    ):
+        raise ValueError(
+            f"transition_logits must be a square (V, V) tensor, got shape {tuple(transition_logits.shape)}"
+        )
     vocab_size = transition_logits.shape[0]
     if not 0 <= start < vocab_size:
-        raise ValueError(f"start id {start} is outside the vocabulary (0 to {vocab_size - 1})")
+        raise ValueError(
+            f"start id {start} is outside the vocabulary (0 to {vocab_size - 1})"
+        )
     if length < 0:
         raise ValueError(f"length must be >= 0, got {length}")
     ids = [start]
     for _ in range(length):
-        ids.append(int(sample(transition_logits[ids[-1]], temperature, top_k, top_p, generator)))
+        ids.append(
+            int(
+                sample(transition_logits[ids[-1]], temperature, top_k, top_p, generator)
+            )
+        )
     return ids
 
 
@@ -210,6 +229,10 @@ def describe_distribution(
     (4, 4.0)
     """
     if logits.dim() != 1:
-        raise ValueError(f"describe_distribution takes one distribution of shape (V,), got {tuple(logits.shape)}")
+        raise ValueError(
+            f"describe_distribution takes one distribution of shape (V,), got {tuple(logits.shape)}"
+        )
     probs = probabilities(logits, temperature, top_k, top_p)
-    return DistributionView(probs=probs, entropy=float(entropy(probs)), kept=int((probs > 0).sum()))
+    return DistributionView(
+        probs=probs, entropy=float(entropy(probs)), kept=int((probs > 0).sum())
+    )

@@ -30,7 +30,15 @@ from tinyformer import distributed
 from tinyformer.data import windows
 from tinyformer.optim import AdamW, clip_grad_norm, cosine_with_warmup, param_groups
 
-__all__ = ["TrainConfig", "History", "TrainingDiverged", "train", "evaluate", "TokenData", "windows"]
+__all__ = [
+    "TrainConfig",
+    "History",
+    "TrainingDiverged",
+    "train",
+    "evaluate",
+    "TokenData",
+    "windows",
+]
 
 DTYPES = ("float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -76,37 +84,67 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "context", "max_steps", "grad_accum", "eval_batch_size"):
+        for name in (
+            "batch_size",
+            "context",
+            "max_steps",
+            "grad_accum",
+            "eval_batch_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}")
+                raise ValueError(
+                    f"TrainConfig.{name} must be an integer >= 1, got {value!r}"
+                )
         for name in ("warmup_steps", "eval_interval", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"TrainConfig.{name} must be an integer >= 0, got {value!r}")
+                raise ValueError(
+                    f"TrainConfig.{name} must be an integer >= 0, got {value!r}"
+                )
         for name in ("max_lr", "min_lr", "weight_decay", "grad_clip"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < math.inf:
-                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0.0 <= value < math.inf
+            ):
+                raise ValueError(
+                    f"TrainConfig.{name} must be a finite number >= 0, got {value!r}"
+                )
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"TrainConfig.{name} must be a number in [0, 1), got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0.0 <= value < 1.0
+            ):
+                raise ValueError(
+                    f"TrainConfig.{name} must be a number in [0, 1), got {value!r}"
+                )
         if self.max_lr <= 0:
             raise ValueError(f"TrainConfig.max_lr must be > 0, got {self.max_lr!r}")
         if self.min_lr > self.max_lr:
-            raise ValueError(f"TrainConfig.min_lr ({self.min_lr}) must not exceed max_lr ({self.max_lr})")
+            raise ValueError(
+                f"TrainConfig.min_lr ({self.min_lr}) must not exceed max_lr ({self.max_lr})"
+            )
         if self.warmup_steps > self.max_steps:
-            raise ValueError(f"TrainConfig.warmup_steps ({self.warmup_steps}) must be <= max_steps ({self.max_steps})")
+            raise ValueError(
+                f"TrainConfig.warmup_steps ({self.warmup_steps}) must be <= max_steps ({self.max_steps})"
+            )
         if self.batch_size % self.grad_accum:
             raise ValueError(
                 f"TrainConfig.batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum}): "
                 "every micro-batch gets batch_size // grad_accum sequences"
             )
         if self.dtype not in DTYPES:
-            raise ValueError(f"TrainConfig.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+            raise ValueError(
+                f"TrainConfig.dtype must be one of {list(DTYPES)}, got {self.dtype!r}"
+            )
         if self.device not in DEVICES:
-            raise ValueError(f"TrainConfig.device must be one of {list(DEVICES)}, got {self.device!r}")
+            raise ValueError(
+                f"TrainConfig.device must be one of {list(DEVICES)}, got {self.device!r}"
+            )
 
     def replace(self, **changes: object) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
@@ -118,7 +156,9 @@ class TrainConfig:
 
     def lr_at(self, step: int) -> float:
         """The learning rate of optimizer step ``step`` (0-based)."""
-        return cosine_with_warmup(step, self.max_lr, self.min_lr, self.warmup_steps, self.max_steps)
+        return cosine_with_warmup(
+            step, self.max_lr, self.min_lr, self.warmup_steps, self.max_steps
+        )
 
 
 @dataclass
@@ -142,7 +182,9 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict[str, list]) -> History:
-        return cls(**{f.name: list(data.get(f.name, [])) for f in dataclasses.fields(cls)})
+        return cls(
+            **{f.name: list(data.get(f.name, [])) for f in dataclasses.fields(cls)}
+        )
 
     def time_to(self, target: float) -> float | None:
         """Seconds until the validation loss first reached ``target`` (None if it never did)."""
@@ -161,7 +203,9 @@ def _resolve_device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("TrainConfig.device='cuda' but no CUDA device is available: use 'cpu' or 'auto'")
+            raise ValueError(
+                "TrainConfig.device='cuda' but no CUDA device is available: use 'cpu' or 'auto'"
+            )
         return torch.device("cuda", distributed.local_rank())
     return torch.device("cpu")
 
@@ -172,7 +216,9 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
             f"{name} must be a 1-D tensor or numpy array of token ids, got "
             f"{type(data).__name__}{'' if not hasattr(data, 'shape') else tuple(data.shape)}"
         )
-    if isinstance(data, torch.Tensor) and (data.is_floating_point() or data.dtype == torch.bool):
+    if isinstance(data, torch.Tensor) and (
+        data.is_floating_point() or data.dtype == torch.bool
+    ):
         raise TypeError(f"{name} must hold integer token ids, got dtype {data.dtype}")
     if isinstance(data, np.ndarray) and not np.issubdtype(data.dtype, np.integer):
         raise TypeError(f"{name} must hold integer token ids, got dtype {data.dtype}")
@@ -193,7 +239,9 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: TokenData, context: int, batch_size: int = 256) -> float:
+def evaluate(
+    model: nn.Module, data: TokenData, context: int, batch_size: int = 256
+) -> float:
     """Mean next-token cross-entropy (nats) over *all* of ``data``, deterministically.
 
     The text is cut into non-overlapping windows of ``context`` tokens (the last one may be
@@ -217,12 +265,16 @@ def evaluate(model: nn.Module, data: TokenData, context: int, batch_size: int = 
         for i in range(0, n_full, batch_size):
             x, y = windows(data, starts[i : i + batch_size], context)
             logits, _ = model(x.to(device))
-            total += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").cpu()
+            total += F.cross_entropy(
+                logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum"
+            ).cpu()
         rest = n_pred - n_full * context
         if rest:
             x, y = windows(data, torch.tensor([n_full * context]), rest)
             logits, _ = model(x.to(device))
-            total += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").cpu()
+            total += F.cross_entropy(
+                logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum"
+            ).cpu()
     finally:
         model.train(was_training)
     return float(total / n_pred)
@@ -231,7 +283,14 @@ def evaluate(model: nn.Module, data: TokenData, context: int, batch_size: int = 
 def _progress(total: int, initial: int, quiet: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=quiet, unit="step", dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=quiet,
+        unit="step",
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
 def train(
@@ -258,7 +317,11 @@ def train(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     gpt_config = getattr(model, "config", None)
     block_size = getattr(gpt_config, "block_size", None)
-    if block_size is not None and config.context > block_size and gpt_config.position == "learned":
+    if (
+        block_size is not None
+        and config.context > block_size
+        and gpt_config.position == "learned"
+    ):
         raise ValueError(
             f"TrainConfig.context={config.context} exceeds the model's block_size={block_size} "
             "(its learned position table): lower context or build the model with a larger block_size"
@@ -266,7 +329,9 @@ def train(
     vocab = getattr(gpt_config, "vocab_size", None)
     for name, data in (("train_data", train_data), ("val_data", val_data)):
         if data is not None and vocab is not None:
-            _check_data(name, data, config.context if name == "train_data" else 1, vocab)
+            _check_data(
+                name, data, config.context if name == "train_data" else 1, vocab
+            )
 
     world, rank = distributed.world_size(), distributed.rank()
     if config.batch_size % (world * config.grad_accum):
@@ -280,12 +345,17 @@ def train(
     model.train()
     wrapped = distributed.wrap(model, device)
 
-    optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.max_lr,
-                      betas=(config.beta1, config.beta2))
+    optimizer = AdamW(
+        param_groups(model, config.weight_decay),
+        lr=config.max_lr,
+        betas=(config.beta1, config.beta2),
+    )
     generator = torch.Generator().manual_seed(config.seed)
     history, start = History(), 0
     if resume is None:
-        torch.manual_seed(config.seed + rank)  # dropout masks: fixed by the seed, distinct per rank
+        torch.manual_seed(
+            config.seed + rank
+        )  # dropout masks: fixed by the seed, distinct per rank
     else:
         resume = resume.resume_state() if hasattr(resume, "resume_state") else resume
         optimizer.load_state_dict(resume["optimizer"])
@@ -293,9 +363,13 @@ def train(
         torch.set_rng_state(resume["rng"]["torch"])
         history, start = History.from_dict(resume["history"]), int(resume["step"])
         if start > config.max_steps:
-            raise ValueError(f"the checkpoint is at step {start}, past max_steps={config.max_steps}")
+            raise ValueError(
+                f"the checkpoint is at step {start}, past max_steps={config.max_steps}"
+            )
 
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.dtype == "bfloat16")
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=config.dtype == "bfloat16"
+    )
     n_train = len(train_data) - config.context
     clock = time.perf_counter() - (history.elapsed[-1] if history.elapsed else 0.0)
     last_finite = (history.step[-1], history.train_loss[-1]) if history.step else None
@@ -310,9 +384,14 @@ def train(
             step_loss = torch.zeros((), device=device)
             for m in range(config.grad_accum):
                 first = (m * world + rank) * micro
-                x, y = windows(train_data, starts[first : first + micro], config.context)
+                x, y = windows(
+                    train_data, starts[first : first + micro], config.context
+                )
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with distributed.maybe_no_sync(wrapped, last=m == config.grad_accum - 1), autocast:
+                with (
+                    distributed.maybe_no_sync(wrapped, last=m == config.grad_accum - 1),
+                    autocast,
+                ):
                     _, loss = wrapped(x, y)
                 if not torch.isfinite(loss):
                     _diverged(step, loss, last_finite)
@@ -335,13 +414,21 @@ def train(
             history.tokens_per_sec.append(config.tokens_per_step / seconds)
             history.elapsed.append(time.perf_counter() - clock)
             done = step + 1 == config.max_steps
-            if val_data is not None and (done or (config.eval_interval and (step + 1) % config.eval_interval == 0)):
+            if val_data is not None and (
+                done
+                or (config.eval_interval and (step + 1) % config.eval_interval == 0)
+            ):
                 history.val_step.append(step + 1)
-                history.val_loss.append(evaluate(model, val_data, config.context, config.eval_batch_size))
+                history.val_loss.append(
+                    evaluate(model, val_data, config.context, config.eval_batch_size)
+                )
                 history.val_elapsed.append(time.perf_counter() - clock)
                 history.elapsed[-1] = history.val_elapsed[-1]
             bar.update(1)
-            postfix = {"loss": f"{loss_value:.3f}", "tok/s": f"{history.tokens_per_sec[-1]:,.0f}"}
+            postfix = {
+                "loss": f"{loss_value:.3f}",
+                "tok/s": f"{history.tokens_per_sec[-1]:,.0f}",
+            }
             if history.val_loss:
                 postfix["val"] = f"{history.val_loss[-1]:.3f}"
             bar.set_postfix(postfix, refresh=False)
@@ -353,10 +440,13 @@ def train(
 
 
 def _diverged(step: int, what, last_finite: tuple[int, float] | None) -> None:
-    what = f"a loss of {float(what.detach())}" if isinstance(what, torch.Tensor) else what
+    what = (
+        f"a loss of {float(what.detach())}" if isinstance(what, torch.Tensor) else what
+    )
     before = (
         f"the last finite loss was {last_finite[1]:.4f} after step {last_finite[0]}"
-        if last_finite else "no step had finished yet"
+        if last_finite
+        else "no step had finished yet"
     )
     raise TrainingDiverged(
         f"training diverged at step {step + 1}: {what}; {before}. No weight was changed by this step. "

@@ -89,7 +89,9 @@ def train_val_split(data, val_fraction: float = 0.1):
     saw, as it would be for text from the future. Returns ``(train, val)``.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+        raise ValueError(
+            f"val_fraction must lie strictly between 0 and 1, got {val_fraction}"
+        )
     n = len(data)
     n_train = int(round(n * (1.0 - val_fraction)))
     if n_train == 0 or n_train == n:
@@ -117,9 +119,13 @@ def get_batch(
     True
     """
     if not isinstance(data, torch.Tensor) or data.dim() != 1:
-        raise TypeError("data must be a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text))")
+        raise TypeError(
+            "data must be a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text))"
+        )
     if batch_size < 1 or block_size < 1:
-        raise ValueError(f"batch_size and block_size must be positive, got {batch_size} and {block_size}")
+        raise ValueError(
+            f"batch_size and block_size must be positive, got {batch_size} and {block_size}"
+        )
     if len(data) <= block_size:
         raise ValueError(
             f"data has {len(data)} tokens, but a window needs block_size + 1 = {block_size + 1}: "
@@ -129,7 +135,9 @@ def get_batch(
     return windows(data, starts, block_size)
 
 
-def windows(data, starts: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(
+    data, starts: torch.Tensor, context: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs ``x`` and next-token targets ``y``, int64 ``(len(starts), context)``, cut from ``data``.
 
     ``data`` is a 1-D tensor of ids or a numpy array (e.g. a ``np.memmap`` of uint16 ids

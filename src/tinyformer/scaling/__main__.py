@@ -23,17 +23,33 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tinyformer.scaling", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tinyformer.scaling", description=__doc__.split("\n\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("plan", "list the runs a sweep would make"), ("sweep", "train them and save the results")):
+    for name, text in (
+        ("plan", "list the runs a sweep would make"),
+        ("sweep", "train them and save the results"),
+    ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("--budgets", type=float, nargs="+", required=True, help="training FLOPs per run")
+        sub.add_argument(
+            "--budgets",
+            type=float,
+            nargs="+",
+            required=True,
+            help="training FLOPs per run",
+        )
         sub.add_argument("--seed", type=int, default=1337)
         sub.add_argument("--min-steps", type=int, default=50)
         sub.add_argument("--max-epochs", type=float, default=25.0)
         if name == "sweep":
             sub.add_argument("--out", required=True, help="JSON file for the results")
-            sub.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+            sub.add_argument(
+                "--threads",
+                type=int,
+                default=None,
+                help="torch.set_num_threads (default: torch's)",
+            )
     return parser
 
 
@@ -42,26 +58,45 @@ def main(argv: list[str] | None = None) -> int:
     text = load_tinyshakespeare()
     data = torch.tensor(CharTokenizer.from_text(text).encode(text), dtype=torch.long)
     train_data, val_data = train_val_split(data)
-    runs = plan(args.budgets, len(train_data), min_steps=args.min_steps, max_epochs=args.max_epochs, seed=args.seed)
+    runs = plan(
+        args.budgets,
+        len(train_data),
+        min_steps=args.min_steps,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+    )
     print(f"{len(runs)} runs; {sum(r.compute for r in runs):.3g} training FLOPs in all")
     if args.command == "plan":
         for r in runs:
-            print(f"budget {r.budget:.0e}: {r.config.n_layer} x {r.config.n_embd:>3}, {r.run.max_steps:>6} steps, "
-                  f"{r.tokens / len(train_data):5.2f} epochs")
+            print(
+                f"budget {r.budget:.0e}: {r.config.n_layer} x {r.config.n_embd:>3}, {r.run.max_steps:>6} steps, "
+                f"{r.tokens / len(train_data):5.2f} epochs"
+            )
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
     def report(p):
-        print(f"budget {p.budget:.0e}: {p.n_layer} x {p.n_embd:>3} ({p.params:>9,} params) {p.steps:>6} steps "
-              f"val {p.val_loss:.4f}  {p.seconds:6.1f} s", flush=True)
+        print(
+            f"budget {p.budget:.0e}: {p.n_layer} x {p.n_embd:>3} ({p.params:>9,} params) {p.steps:>6} steps "
+            f"val {p.val_loss:.4f}  {p.seconds:6.1f} s",
+            flush=True,
+        )
 
     points = run_sweep(runs, train_data, val_data, on_point=report)
     seconds = time.perf_counter() - start
-    command = "python -m tinyformer.scaling " + " ".join(sys.argv[1:] if argv is None else argv)
-    save_sweep(points, args.out, command=command, seconds=round(seconds, 1), torch=torch.__version__,
-               threads=torch.get_num_threads())
+    command = "python -m tinyformer.scaling " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    save_sweep(
+        points,
+        args.out,
+        command=command,
+        seconds=round(seconds, 1),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+    )
     print(f"wrote {len(points)} points to {args.out} in {seconds:.0f} s")
     return 0
 

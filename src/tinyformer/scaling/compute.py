@@ -79,7 +79,9 @@ def _block_other_parameters(config: GPTConfig) -> int:
     if config.bias:
         count += C + 2 * kv + C  # q, k, v, out
         if has_ffn:
-            count += (2 * config.hidden if config.ffn == "swiglu" else config.hidden) + C
+            count += (
+                2 * config.hidden if config.ffn == "swiglu" else config.hidden
+            ) + C
     return count
 
 
@@ -96,18 +98,26 @@ def count_parameters(config: GPTConfig) -> ParameterCount:
         embedding += config.block_size * C
     if not config.tie_weights:
         embedding += config.vocab_size * C
-    blocks = config.n_layer * (_block_matmul_weights(config) + _block_other_parameters(config))
+    blocks = config.n_layer * (
+        _block_matmul_weights(config) + _block_other_parameters(config)
+    )
     final_norm = 0
     if config.norm_position == "pre":
         final_norm = C * (2 if config.norm == "layernorm" and config.bias else 1)
     non_embedding = blocks + final_norm
-    return ParameterCount(total=embedding + non_embedding, embedding=embedding, non_embedding=non_embedding)
+    return ParameterCount(
+        total=embedding + non_embedding,
+        embedding=embedding,
+        non_embedding=non_embedding,
+    )
 
 
 def _check_context(config: GPTConfig, context: int | None) -> int:
     context = config.block_size if context is None else context
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
-        raise ValueError(f"context must be a positive number of tokens, got {context!r}")
+        raise ValueError(
+            f"context must be a positive number of tokens, got {context!r}"
+        )
     return context
 
 
@@ -122,7 +132,10 @@ def forward_flops_per_token(config: GPTConfig, context: int | None = None) -> in
     """
     config = _check_config(config)
     T = _check_context(config, context)
-    layers = config.n_layer * _block_matmul_weights(config) + config.vocab_size * config.n_embd
+    layers = (
+        config.n_layer * _block_matmul_weights(config)
+        + config.vocab_size * config.n_embd
+    )
     attention = 4 * config.n_layer * T * config.n_head * config.head_dim
     return 2 * layers + attention
 
@@ -136,7 +149,9 @@ def training_flops_per_token(config: GPTConfig, context: int | None = None) -> i
     return 3 * forward_flops_per_token(config, context)
 
 
-def training_flops(config: GPTConfig, tokens: float, context: int | None = None) -> float:
+def training_flops(
+    config: GPTConfig, tokens: float, context: int | None = None
+) -> float:
     """FLOPs to train on ``tokens`` tokens in sequences of length ``context``."""
     if not tokens > 0:
         raise ValueError(f"tokens must be positive, got {tokens!r}")

@@ -25,7 +25,14 @@ import torch
 
 from tinyformer.scaling.laws import ChinchillaLaw
 
-__all__ = ["PowerLawFit", "fit_power_law", "ParametricFit", "fit_parametric_loss", "IsoFLOPFit", "isoflop_fit"]
+__all__ = [
+    "PowerLawFit",
+    "fit_power_law",
+    "ParametricFit",
+    "fit_parametric_loss",
+    "IsoFLOPFit",
+    "isoflop_fit",
+]
 
 
 def _columns(min_points: int, why: str, **columns) -> list[np.ndarray]:
@@ -34,17 +41,25 @@ def _columns(min_points: int, why: str, **columns) -> list[np.ndarray]:
     for name, values in columns.items():
         array = np.asarray(values, dtype=float)
         if array.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D sequence of numbers, got shape {array.shape}")
+            raise ValueError(
+                f"{name} must be a 1-D sequence of numbers, got shape {array.shape}"
+            )
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains NaN or infinite values: {array[~np.isfinite(array)][:3]}")
+            raise ValueError(
+                f"{name} contains NaN or infinite values: {array[~np.isfinite(array)][:3]}"
+            )
         if np.any(array <= 0):
-            raise ValueError(f"{name} must be positive (the fit works on logarithms), got {array[array <= 0][:3]}")
+            raise ValueError(
+                f"{name} must be positive (the fit works on logarithms), got {array[array <= 0][:3]}"
+            )
         arrays.append(array)
     lengths = {name: len(a) for name, a in zip(columns, arrays)}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"the columns must have the same length, got {lengths}")
     if len(arrays[0]) < min_points:
-        raise ValueError(f"need at least {min_points} points ({why}), got {len(arrays[0])}")
+        raise ValueError(
+            f"need at least {min_points} points ({why}), got {len(arrays[0])}"
+        )
     return arrays
 
 
@@ -71,7 +86,9 @@ def fit_power_law(x, y) -> PowerLawFit:
     lx, ly = np.log(x), np.log(y)
     sxx = float(np.sum((lx - lx.mean()) ** 2))
     if sxx == 0:
-        raise ValueError("all x values are equal: a power law needs at least two different x")
+        raise ValueError(
+            "all x values are equal: a power law needs at least two different x"
+        )
     exponent = float(np.sum((lx - lx.mean()) * (ly - ly.mean())) / sxx)
     intercept = float(ly.mean() - exponent * lx.mean())
     residuals = ly - (intercept + exponent * lx)
@@ -97,43 +114,69 @@ class ParametricFit:
 
 
 _GRID = dict(  # Hoffmann et al.'s grid of initialisations for (alpha, beta, e, a, b)
-    alpha=(0.0, 0.5, 1.0, 1.5, 2.0), beta=(0.0, 0.5, 1.0, 1.5, 2.0),
-    e=(-1.0, -0.5, 0.0, 0.5, 1.0), a=(0.0, 5.0, 10.0, 15.0, 20.0, 25.0), b=(0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+    alpha=(0.0, 0.5, 1.0, 1.5, 2.0),
+    beta=(0.0, 0.5, 1.0, 1.5, 2.0),
+    e=(-1.0, -0.5, 0.0, 0.5, 1.0),
+    a=(0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+    b=(0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
 )
 
 
-def _predicted_log_loss(theta: torch.Tensor, log_n: torch.Tensor, log_d: torch.Tensor) -> torch.Tensor:
+def _predicted_log_loss(
+    theta: torch.Tensor, log_n: torch.Tensor, log_d: torch.Tensor
+) -> torch.Tensor:
     """``log(E + A/N^alpha + B/D^beta)`` for rows ``theta = (a, b, e, alpha, beta)`` with
     ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``: a log-sum-exp, stable for any theta."""
     a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))
-    terms = torch.stack([a - alpha * log_n, b - beta * log_d, e.expand_as(a - alpha * log_n)], dim=-1)
+    terms = torch.stack(
+        [a - alpha * log_n, b - beta * log_d, e.expand_as(a - alpha * log_n)], dim=-1
+    )
     return torch.logsumexp(terms, dim=-1)
 
 
 def _huber(residual: torch.Tensor, delta: float) -> torch.Tensor:
-    return torch.nn.functional.huber_loss(residual, torch.zeros_like(residual), reduction="none", delta=delta).sum(-1)
+    return torch.nn.functional.huber_loss(
+        residual, torch.zeros_like(residual), reduction="none", delta=delta
+    ).sum(-1)
 
 
-def fit_parametric_loss(n_params, tokens, loss, delta: float = 1e-3, starts: int = 8) -> ParametricFit:
+def fit_parametric_loss(
+    n_params, tokens, loss, delta: float = 1e-3, starts: int = 8
+) -> ParametricFit:
     """Fit ``L(N, D) = E + A / N**alpha + B / D**beta`` to measured ``(N, D, L)`` triples.
 
     The objective is ``sum Huber_delta(log L_predicted - log L)`` (robust to a few bad
     runs). All 4,500 grid initialisations are scored at once; L-BFGS then starts from
     the ``starts`` best of them and the lowest optimum wins. Needs at least 5 points.
     """
-    n_params, tokens, loss = _columns(5, "the law has five parameters", n_params=n_params, tokens=tokens, loss=loss)
+    n_params, tokens, loss = _columns(
+        5, "the law has five parameters", n_params=n_params, tokens=tokens, loss=loss
+    )
     if not delta > 0:
         raise ValueError(f"delta must be positive, got {delta!r}")
-    log_n, log_d, log_l = (torch.tensor(np.log(v), dtype=torch.float64) for v in (n_params, tokens, loss))
+    log_n, log_d, log_l = (
+        torch.tensor(np.log(v), dtype=torch.float64) for v in (n_params, tokens, loss)
+    )
     grid = torch.tensor(
-        list(itertools.product(_GRID["a"], _GRID["b"], _GRID["e"], _GRID["alpha"], _GRID["beta"])), dtype=torch.float64
+        list(
+            itertools.product(
+                _GRID["a"], _GRID["b"], _GRID["e"], _GRID["alpha"], _GRID["beta"]
+            )
+        ),
+        dtype=torch.float64,
     )
     scores = _huber(_predicted_log_loss(grid, log_n, log_d) - log_l, delta)
     best_theta, best_value = None, math.inf
     for start in grid[torch.argsort(scores)[:starts]]:
         theta = start.clone().requires_grad_(True)
-        optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=1000, tolerance_grad=1e-12,
-                                      tolerance_change=1e-14, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [theta],
+            lr=1.0,
+            max_iter=1000,
+            tolerance_grad=1e-12,
+            tolerance_change=1e-14,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure():
             optimizer.zero_grad()
@@ -143,11 +186,15 @@ def fit_parametric_loss(n_params, tokens, loss, delta: float = 1e-3, starts: int
 
         optimizer.step(closure)
         with torch.no_grad():
-            value = float(_huber(_predicted_log_loss(theta, log_n, log_d) - log_l, delta))
+            value = float(
+                _huber(_predicted_log_loss(theta, log_n, log_d) - log_l, delta)
+            )
         if math.isfinite(value) and value < best_value:
             best_theta, best_value = theta.detach(), value
     if best_theta is None:
-        raise ValueError("the fit did not converge from any initialisation; check the data")
+        raise ValueError(
+            "the fit did not converge from any initialisation; check the data"
+        )
     a, b, e, alpha, beta = (float(v) for v in best_theta)
     if alpha <= 0 or beta <= 0:
         raise ValueError(
@@ -155,8 +202,17 @@ def fit_parametric_loss(n_params, tokens, loss, delta: float = 1e-3, starts: int
             "fall with both N and D; vary N and D more widely"
         )
     residual = _predicted_log_loss(best_theta, log_n, log_d) - log_l
-    law = ChinchillaLaw(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta, source="fit")
-    return ParametricFit(law, best_value, float(residual.pow(2).mean().sqrt()), len(log_l))
+    law = ChinchillaLaw(
+        E=math.exp(e),
+        A=math.exp(a),
+        B=math.exp(b),
+        alpha=alpha,
+        beta=beta,
+        source="fit",
+    )
+    return ParametricFit(
+        law, best_value, float(residual.pow(2).mean().sqrt()), len(log_l)
+    )
 
 
 @dataclass(frozen=True)
@@ -180,12 +236,20 @@ def isoflop_fit(budget, n_params, loss) -> IsoFLOPFit:
     ``budget[i]`` labels which IsoFLOP curve point ``i`` belongs to (equal values = same
     curve); each curve needs three sizes or more, and must curve upwards.
     """
-    budget, n_params, loss = _columns(3, "a parabola has three parameters", budget=budget, n_params=n_params, loss=loss)
+    budget, n_params, loss = _columns(
+        3,
+        "a parabola has three parameters",
+        budget=budget,
+        n_params=n_params,
+        loss=loss,
+    )
     budgets, n_opt, loss_opt, parabolas, bracketed = [], [], [], [], []
     for value in np.unique(budget):
         rows = budget == value
         if rows.sum() < 3:
-            raise ValueError(f"budget {value:.3g} has {rows.sum()} point(s); an IsoFLOP parabola needs 3 or more sizes")
+            raise ValueError(
+                f"budget {value:.3g} has {rows.sum()} point(s); an IsoFLOP parabola needs 3 or more sizes"
+            )
         x = np.log(n_params[rows])
         c2, c1, c0 = np.polyfit(x, loss[rows], 2)
         if c2 <= 0:
@@ -200,5 +264,11 @@ def isoflop_fit(budget, n_params, loss) -> IsoFLOPFit:
         parabolas.append((c2, c1, c0))
         bracketed.append(x.min() <= best <= x.max())
     law = fit_power_law(budgets, n_opt) if len(budgets) >= 2 else None
-    return IsoFLOPFit(np.array(budgets), np.array(n_opt), np.array(loss_opt), np.array(parabolas),
-                      np.array(bracketed), law)
+    return IsoFLOPFit(
+        np.array(budgets),
+        np.array(n_opt),
+        np.array(loss_opt),
+        np.array(parabolas),
+        np.array(bracketed),
+        law,
+    )

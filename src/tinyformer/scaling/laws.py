@@ -89,7 +89,9 @@ class ChinchillaLaw:
     def loss(self, n_params, tokens):
         """Predicted loss of a model with ``n_params`` parameters trained on ``tokens`` tokens."""
         N, D = _positive("n_params", n_params), _positive("tokens", tokens)
-        return _out(self.E + self.A / np.power(N, self.alpha) + self.B / np.power(D, self.beta))
+        return _out(
+            self.E + self.A / np.power(N, self.alpha) + self.B / np.power(D, self.beta)
+        )
 
     @property
     def a(self) -> float:
@@ -110,9 +112,13 @@ class ChinchillaLaw:
         ``G = (alpha A / (beta B))**(1 / (alpha + beta))``.
         """
         C = _positive("compute", compute)
-        G = (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        G = (self.alpha * self.A / (self.beta * self.B)) ** (
+            1.0 / (self.alpha + self.beta)
+        )
         n_params = G * np.power(C / 6.0, self.a)
-        return Allocation(compute=_out(C), n_params=_out(n_params), tokens=_out(C / (6.0 * n_params)))
+        return Allocation(
+            compute=_out(C), n_params=_out(n_params), tokens=_out(C / (6.0 * n_params))
+        )
 
     def optimal_loss(self, compute):
         """The lowest loss the law predicts for a compute budget (at :meth:`compute_optimal`)."""
@@ -121,16 +127,26 @@ class ChinchillaLaw:
 
 
 HOFFMANN_2022 = ChinchillaLaw(
-    E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28,
+    E=1.69,
+    A=406.4,
+    B=410.7,
+    alpha=0.34,
+    beta=0.28,
     source="Hoffmann et al. (2022), approach 3 (section 3.3)",
 )
 BESIROGLU_2024 = ChinchillaLaw(
-    E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658,
+    E=1.8172,
+    A=482.01,
+    B=2085.43,
+    alpha=0.3478,
+    beta=0.3658,
     source="Besiroglu et al. (2024), refit of Hoffmann et al.'s approach 3",
 )
 
 
-def tokens_per_parameter_allocation(compute, tokens_per_parameter: float = 20.0) -> Allocation:
+def tokens_per_parameter_allocation(
+    compute, tokens_per_parameter: float = 20.0
+) -> Allocation:
     """Split ``C = 6 N D`` so that ``D = r N``: ``N = sqrt(C / (6 r))``, ``D = r N``.
 
     ``r = 20`` is the ratio commonly read off Chinchilla's compute-optimal models.
@@ -138,7 +154,9 @@ def tokens_per_parameter_allocation(compute, tokens_per_parameter: float = 20.0)
     C = _positive("compute", compute)
     r = _positive("tokens_per_parameter", tokens_per_parameter)
     n_params = np.sqrt(C / (6.0 * r))
-    return Allocation(compute=_out(C), n_params=_out(n_params), tokens=_out(r * n_params))
+    return Allocation(
+        compute=_out(C), n_params=_out(n_params), tokens=_out(r * n_params)
+    )
 
 
 @dataclass(frozen=True)
@@ -179,13 +197,17 @@ class KaplanLaw:
     def loss_nd(self, n_params, tokens):
         N, D = _positive("n_params", n_params), _positive("tokens", tokens)
         ratio = self.alpha_N_nd / self.alpha_D_nd
-        return _out(np.power(np.power(self.N_nd / N, ratio) + self.D_nd / D, self.alpha_D_nd))
+        return _out(
+            np.power(np.power(self.N_nd / N, ratio) + self.D_nd / D, self.alpha_D_nd)
+        )
 
     def compute_optimal(self, compute) -> Allocation:
         """Kaplan's allocation: ``N_opt = 1.3e9 * (C / PF-day)**0.73``, the rest in tokens."""
         C = _positive("compute", compute)
         n_params = self.n_opt_coefficient * np.power(C / PF_DAY, self.n_opt_exponent)
-        return Allocation(compute=_out(C), n_params=_out(n_params), tokens=_out(C / (6.0 * n_params)))
+        return Allocation(
+            compute=_out(C), n_params=_out(n_params), tokens=_out(C / (6.0 * n_params))
+        )
 
 
 KAPLAN_2020 = KaplanLaw()

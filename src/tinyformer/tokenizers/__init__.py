@@ -2,6 +2,18 @@
 
 from tinyformer.tokenizers.bpe import BPETokenizer
 from tinyformer.tokenizers.char import CharTokenizer
-from tinyformer.tokenizers.gpt2 import ENDOFTEXT, GPT2_PATTERN, bytes_to_unicode, gpt2_encoding
+from tinyformer.tokenizers.gpt2 import (
+    ENDOFTEXT,
+    GPT2_PATTERN,
+    bytes_to_unicode,
+    gpt2_encoding,
+)
 
-__all__ = ["BPETokenizer", "CharTokenizer", "ENDOFTEXT", "GPT2_PATTERN", "bytes_to_unicode", "gpt2_encoding"]
+__all__ = [
+    "BPETokenizer",
+    "CharTokenizer",
+    "ENDOFTEXT",
+    "GPT2_PATTERN",
+    "bytes_to_unicode",
+    "gpt2_encoding",
+]

@@ -24,7 +24,12 @@ from typing import Literal
 import regex
 
 from tinyformer.tokenizers.bpe_train import split_specials, train_merges, word_counts
-from tinyformer.tokenizers.gpt2 import ENDOFTEXT, GPT2_PATTERN, gpt2_merges, gpt2_mergeable_ranks
+from tinyformer.tokenizers.gpt2 import (
+    ENDOFTEXT,
+    GPT2_PATTERN,
+    gpt2_merges,
+    gpt2_mergeable_ranks,
+)
 
 __all__ = ["BPETokenizer", "split_stream"]
 
@@ -47,22 +52,30 @@ class BPETokenizer:
     ):
         byte_ids = list(range(256)) if byte_ids is None else [int(i) for i in byte_ids]
         if sorted(byte_ids) != list(range(256)):
-            raise ValueError("byte_ids must give each of the 256 byte values a distinct id in 0..255")
+            raise ValueError(
+                "byte_ids must give each of the 256 byte values a distinct id in 0..255"
+            )
         self.byte_ids = byte_ids
         self.vocab: dict[int, bytes] = {i: bytes([b]) for b, i in enumerate(byte_ids)}
         self.merges: dict[tuple[int, int], int] = {}
         for k, (a, b) in enumerate(merges):
             new_id = 256 + k
             if a not in self.vocab or b not in self.vocab:
-                raise ValueError(f"merge {k} ({a}, {b}) uses an id that no earlier token has")
+                raise ValueError(
+                    f"merge {k} ({a}, {b}) uses an id that no earlier token has"
+                )
             if (a, b) in self.merges:
                 raise ValueError(f"merge {k} ({a}, {b}) repeats an earlier merge")
             self.merges[(a, b)] = new_id
             self.vocab[new_id] = self.vocab[a] + self.vocab[b]
         self.special_tokens = dict(special_tokens or {})
-        for i, (name, sid) in enumerate(sorted(self.special_tokens.items(), key=lambda kv: kv[1])):
+        for i, (name, sid) in enumerate(
+            sorted(self.special_tokens.items(), key=lambda kv: kv[1])
+        ):
             if not name or sid != 256 + len(self.merges) + i:
-                raise ValueError(f"special token {name!r} must have id {256 + len(self.merges) + i}, got {sid}")
+                raise ValueError(
+                    f"special token {name!r} must have id {256 + len(self.merges) + i}, got {sid}"
+                )
         self.pattern = pattern
         self._regex = regex.compile(pattern)
         self._cache: dict[str, tuple[int, ...]] = {}
@@ -92,7 +105,10 @@ class BPETokenizer:
                 f"vocab_size={vocab_size} is too small: a byte-level BPE needs 256 byte tokens "
                 f"plus {len(specials)} special token(s), so at least {256 + len(specials)}"
             )
-        merges = train_merges(word_counts(text, pattern, tuple(specials)), vocab_size - 256 - len(specials))
+        merges = train_merges(
+            word_counts(text, pattern, tuple(specials)),
+            vocab_size - 256 - len(specials),
+        )
         first = 256 + len(merges)
         return cls(merges, pattern, {s: first + i for i, s in enumerate(specials)})
 
@@ -116,7 +132,9 @@ class BPETokenizer:
         for name, sid in self.special_tokens.items():
             if sid == token_id:
                 return name.encode("utf-8")
-        raise ValueError(f"token id {token_id} is outside the vocabulary (valid ids: 0 to {self.vocab_size - 1})")
+        raise ValueError(
+            f"token id {token_id} is outside the vocabulary (valid ids: 0 to {self.vocab_size - 1})"
+        )
 
     # --------------------------------------------------------------- encoding
     def _encode_word(self, word: str) -> tuple[int, ...]:
@@ -180,11 +198,21 @@ class BPETokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"encode needs a str, got {type(text).__name__}")
-        allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
+        allowed = (
+            set(self.special_tokens)
+            if allowed_special == "all"
+            else set(allowed_special)
+        )
         unknown = allowed - set(self.special_tokens)
         if unknown:
-            raise ValueError(f"allowed_special lists {sorted(unknown)}, which are not special tokens of this tokenizer")
-        disallowed = set(self.special_tokens) if disallowed_special == "all" else set(disallowed_special)
+            raise ValueError(
+                f"allowed_special lists {sorted(unknown)}, which are not special tokens of this tokenizer"
+            )
+        disallowed = (
+            set(self.special_tokens)
+            if disallowed_special == "all"
+            else set(disallowed_special)
+        )
         for name in sorted(disallowed - allowed):
             if name in text:
                 raise ValueError(
@@ -213,10 +241,16 @@ class BPETokenizer:
 
         Each merge line is ``left right`` followed by a comment showing the new token.
         """
-        lines = [_MAGIC, "pattern " + _quote(self.pattern), "bytes " + " ".join(map(str, self.byte_ids))]
+        lines = [
+            _MAGIC,
+            "pattern " + _quote(self.pattern),
+            "bytes " + " ".join(map(str, self.byte_ids)),
+        ]
         lines.append(f"merges {len(self.merges)}")
         for (a, b), new_id in self.merges.items():
-            lines.append(f"{a} {b}  # {_quote(self.vocab[new_id].decode('utf-8', errors='backslashreplace'))}")
+            lines.append(
+                f"{a} {b}  # {_quote(self.vocab[new_id].decode('utf-8', errors='backslashreplace'))}"
+            )
         lines.append(f"specials {len(self.special_tokens)}")
         for name, sid in sorted(self.special_tokens.items(), key=lambda kv: kv[1]):
             lines.append(f"{sid} {_quote(name)}")
@@ -237,7 +271,9 @@ class BPETokenizer:
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
 
 
-def split_stream(chunks: Iterable[str], pattern: str | regex.Pattern, min_size: int = 1 << 16) -> Iterator[str]:
+def split_stream(
+    chunks: Iterable[str], pattern: str | regex.Pattern, min_size: int = 1 << 16
+) -> Iterator[str]:
     """Regroup a stream of text into segments that can be encoded independently.
 
     BPE never merges across the pre-tokens that ``pattern`` cuts, so text can be encoded in
@@ -256,13 +292,21 @@ def split_stream(chunks: Iterable[str], pattern: str | regex.Pattern, min_size: 
     buffer = ""
     for chunk in chunks:
         if not isinstance(chunk, str):
-            raise TypeError(f"split_stream needs str chunks (open the file in text mode), got {type(chunk).__name__}")
+            raise TypeError(
+                f"split_stream needs str chunks (open the file in text mode), got {type(chunk).__name__}"
+            )
         buffer += chunk
         if len(buffer) < min_size:
             continue
         pieces = [(m.start(), m.group()) for m in compiled.finditer(buffer)]
-        cut = next((pieces[i][0] for i in range(len(pieces) - 2, 0, -1)
-                    if pieces[i - 1][1] and not pieces[i - 1][1][-1].isspace()), 0)
+        cut = next(
+            (
+                pieces[i][0]
+                for i in range(len(pieces) - 2, 0, -1)
+                if pieces[i - 1][1] and not pieces[i - 1][1][-1].isspace()
+            ),
+            0,
+        )
         if cut:
             yield buffer[:cut]
             buffer = buffer[cut:]

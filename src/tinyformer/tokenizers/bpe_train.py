@@ -24,7 +24,9 @@ import regex
 __all__ = ["word_counts", "train_merges", "train_merges_naive", "split_specials"]
 
 
-def split_specials(text: str, special_tokens: tuple[str, ...] | list[str] | set[str]) -> list[str]:
+def split_specials(
+    text: str, special_tokens: tuple[str, ...] | list[str] | set[str]
+) -> list[str]:
     """Cut ``text`` at every special token, returning the text between them (and the specials).
 
     Longer specials are tried first, so ``<|a|><|ab|>`` style overlaps split the same
@@ -32,11 +34,15 @@ def split_specials(text: str, special_tokens: tuple[str, ...] | list[str] | set[
     """
     if not special_tokens:
         return [text]
-    alternatives = "|".join(regex.escape(s) for s in sorted(special_tokens, key=lambda s: (-len(s), s)))
+    alternatives = "|".join(
+        regex.escape(s) for s in sorted(special_tokens, key=lambda s: (-len(s), s))
+    )
     return regex.split(f"({alternatives})", text)
 
 
-def word_counts(text: str, pattern: str, special_tokens: tuple[str, ...] = ()) -> Counter[bytes]:
+def word_counts(
+    text: str, pattern: str, special_tokens: tuple[str, ...] = ()
+) -> Counter[bytes]:
     """How often each pre-tokenized word occurs, as UTF-8 bytes; specials are left out.
 
     >>> sorted(word_counts("the cat, the hat, the end", r" ?\\w+|[^\\w ]").items())
@@ -51,7 +57,9 @@ def word_counts(text: str, pattern: str, special_tokens: tuple[str, ...] = ()) -
     return Counter({word.encode("utf-8"): n for word, n in counts.items()})
 
 
-def _merge_word(word: tuple[int, ...], pair: tuple[int, int], new_id: int) -> tuple[int, ...]:
+def _merge_word(
+    word: tuple[int, ...], pair: tuple[int, int], new_id: int
+) -> tuple[int, ...]:
     """Replace every non-overlapping occurrence of ``pair``, left to right, by ``new_id``."""
     out: list[int] = []
     i, n = 0, len(word)
@@ -66,7 +74,9 @@ def _merge_word(word: tuple[int, ...], pair: tuple[int, int], new_id: int) -> tu
     return tuple(out)
 
 
-def train_merges_naive(counts: Counter[bytes], num_merges: int) -> list[tuple[int, int]]:
+def train_merges_naive(
+    counts: Counter[bytes], num_merges: int
+) -> list[tuple[int, int]]:
     """The textbook trainer: recount all pairs of all words before every merge.
 
     Token ids: byte ``b`` is id ``b``; merge ``k`` creates id ``256 + k``. Returns the
@@ -82,7 +92,9 @@ def train_merges_naive(counts: Counter[bytes], num_merges: int) -> list[tuple[in
                 stats[pair] += n
         if not stats:
             break
-        best = max(stats, key=lambda p: (stats[p], token_bytes[p[0]], token_bytes[p[1]]))
+        best = max(
+            stats, key=lambda p: (stats[p], token_bytes[p[0]], token_bytes[p[1]])
+        )
         new_id = 256 + k
         words = {_merge_word(w, best, new_id): n for w, n in words.items()}
         token_bytes.append(token_bytes[best[0]] + token_bytes[best[1]])

@@ -26,13 +26,17 @@ class CharTokenizer:
     def __init__(self, chars: Iterable[str], unknown: str | None = None):
         chars = list(chars)
         if not chars:
-            raise ValueError("a CharTokenizer needs at least one character; build it with CharTokenizer.from_text(text)")
+            raise ValueError(
+                "a CharTokenizer needs at least one character; build it with CharTokenizer.from_text(text)"
+            )
         if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise ValueError("every vocabulary entry must be a single character")
         if len(set(chars)) != len(chars):
             raise ValueError("the vocabulary lists a character twice")
         if unknown is not None and (not isinstance(unknown, str) or len(unknown) != 1):
-            raise ValueError(f"unknown must be a single character or None, got {unknown!r}")
+            raise ValueError(
+                f"unknown must be a single character or None, got {unknown!r}"
+            )
         self.chars = chars
         self.unknown = unknown
         self.stoi = {c: i for i, c in enumerate(chars)}

@@ -13,7 +13,14 @@ import tiktoken
 
 from tinyformer.data import read_verified_bytes
 
-__all__ = ["GPT2_PATTERN", "ENDOFTEXT", "bytes_to_unicode", "gpt2_merges", "gpt2_mergeable_ranks", "gpt2_encoding"]
+__all__ = [
+    "GPT2_PATTERN",
+    "ENDOFTEXT",
+    "bytes_to_unicode",
+    "gpt2_merges",
+    "gpt2_mergeable_ranks",
+    "gpt2_encoding",
+]
 
 #: GPT-2's pre-tokenization regex, in the form tiktoken writes it. It splits text into
 #: contractions, letter runs, digit runs, punctuation runs and whitespace, each
@@ -32,7 +39,11 @@ def bytes_to_unicode() -> dict[int, str]:
     in order, to ``chr(256)``, ``chr(257)``, .... So a space byte is written ``Ġ``
     (``chr(256 + 32)``) in the files.
     """
-    printable = set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        set(range(ord("!"), ord("~") + 1))
+        | set(range(ord("¡"), ord("¬") + 1))
+        | set(range(ord("®"), ord("ÿ") + 1))
+    )
     mapping: dict[int, str] = {}
     moved = 0
     for byte in range(256):
@@ -57,7 +68,9 @@ def gpt2_merges() -> list[tuple[bytes, bytes]]:
     for line in lines[1:]:
         if line:
             left, right = line.split(" ")
-            merges.append((_alphabet_to_bytes(left, decoder), _alphabet_to_bytes(right, decoder)))
+            merges.append(
+                (_alphabet_to_bytes(left, decoder), _alphabet_to_bytes(right, decoder))
+            )
     return merges
 
 
@@ -69,17 +82,28 @@ def gpt2_mergeable_ranks() -> dict[bytes, int]:
     checked against ``encoder.json``, so both files must agree.
     """
     alphabet = bytes_to_unicode()
-    ranks = {bytes([byte]): rank for rank, byte in enumerate(sorted(alphabet, key=lambda b: ord(alphabet[b])))}
+    ranks = {
+        bytes([byte]): rank
+        for rank, byte in enumerate(sorted(alphabet, key=lambda b: ord(alphabet[b])))
+    }
     for left, right in gpt2_merges():
         ranks[left + right] = len(ranks)
 
     decoder = {ch: byte for byte, ch in alphabet.items()}
     encoder = json.loads(read_verified_bytes("gpt2/encoder.json"))
-    from_json = {_alphabet_to_bytes(tok, decoder): i for tok, i in encoder.items() if tok != ENDOFTEXT}
+    from_json = {
+        _alphabet_to_bytes(tok, decoder): i
+        for tok, i in encoder.items()
+        if tok != ENDOFTEXT
+    }
     if from_json != ranks:
-        raise ValueError("gpt2/encoder.json and gpt2/vocab.bpe disagree: restore both from the repository")
+        raise ValueError(
+            "gpt2/encoder.json and gpt2/vocab.bpe disagree: restore both from the repository"
+        )
     if encoder.get(ENDOFTEXT) != len(ranks):
-        raise ValueError(f"{ENDOFTEXT} should follow the {len(ranks)} merged tokens in gpt2/encoder.json")
+        raise ValueError(
+            f"{ENDOFTEXT} should follow the {len(ranks)} merged tokens in gpt2/encoder.json"
+        )
     return ranks
 
 

@@ -14,7 +14,11 @@ import matplotlib.pyplot as plt
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
-from tinyformer.positional import EXPLORER_KINDS, positional_explorer_data, rope_score_vs_offset
+from tinyformer.positional import (
+    EXPLORER_KINDS,
+    positional_explorer_data,
+    rope_score_vs_offset,
+)
 
 __all__ = ["draw_positional", "positional_explorer", "positional_animation"]
 
@@ -28,28 +32,52 @@ def draw_positional(
     fig: Figure | None = None,
 ) -> Figure:
     """Draw one setting into ``fig`` (a new 2 x 2 figure if None) and return it."""
-    data = positional_explorer_data(kind, d_model, n_positions, base, None if dims is None else tuple(dims))
+    data = positional_explorer_data(
+        kind, d_model, n_positions, base, None if dims is None else tuple(dims)
+    )
     offsets, scores = rope_score_vs_offset(d_model, n_positions - 1, base)
     if fig is None:
         fig = plt.figure(figsize=(11, 7))
     fig.clear()
     ax_heat, ax_wave, ax_sim, ax_rope = fig.subplots(2, 2).ravel()
-    image = ax_heat.imshow(data["matrix"].T.numpy(), aspect="auto", cmap="RdBu_r", origin="lower", interpolation="nearest")
+    image = ax_heat.imshow(
+        data["matrix"].T.numpy(),
+        aspect="auto",
+        cmap="RdBu_r",
+        origin="lower",
+        interpolation="nearest",
+    )
     fig.colorbar(image, ax=ax_heat)
-    ax_heat.set(xlabel="position p", ylabel="dimension", title=f"{kind} encoding (d_model={d_model}" + ("" if kind == "learned" else f", base={base:g}") + ")")
+    ax_heat.set(
+        xlabel="position p",
+        ylabel="dimension",
+        title=f"{kind} encoding (d_model={d_model}"
+        + ("" if kind == "learned" else f", base={base:g}")
+        + ")",
+    )
     shown = data["waves"].shape[1]
     for column in range(shown):
         label = f"dim {int(data['dims'][column])}"
-        ax_wave.plot(data["positions"].numpy(), data["waves"][:, column].numpy(), label=label)
+        ax_wave.plot(
+            data["positions"].numpy(), data["waves"][:, column].numpy(), label=label
+        )
     ax_wave.set(xlabel="position p", ylabel="value", title="chosen dimensions as waves")
     ax_wave.legend(loc="upper right", fontsize=8)
     ref = int(-data["offsets"][0])
     ax_sim.plot(data["offsets"].numpy(), data["similarity"].numpy())
     ax_sim.axvline(0, color="gray", lw=0.5)
-    ax_sim.set(xlabel=f"offset from position {ref}", ylabel="cosine similarity", title="similarity of position p with all others")
+    ax_sim.set(
+        xlabel=f"offset from position {ref}",
+        ylabel="cosine similarity",
+        title="similarity of position p with all others",
+    )
     ax_rope.plot(offsets.numpy(), scores.numpy(), color="C3")
     ax_rope.axhline(0, color="gray", lw=0.5)
-    ax_rope.set(xlabel="offset n - m", ylabel="score / head_dim", title=f"RoPE: q.k vs offset (head_dim={d_model})")
+    ax_rope.set(
+        xlabel="offset n - m",
+        ylabel="score / head_dim",
+        title=f"RoPE: q.k vs offset (head_dim={d_model})",
+    )
     fig.tight_layout()
     return fig
 
@@ -59,30 +87,56 @@ def positional_explorer():
     import ipywidgets as widgets
     from IPython.display import display
 
-    kind = widgets.Dropdown(options=list(EXPLORER_KINDS), value="sinusoidal", description="encoding")
-    d_model = widgets.IntSlider(value=64, min=8, max=256, step=8, description="d_model", continuous_update=False)
-    n_positions = widgets.IntSlider(value=128, min=16, max=1024, step=16, description="positions", continuous_update=False)
-    log10_base = widgets.FloatSlider(value=4.0, min=1.0, max=6.0, step=0.5, description="log10 base", continuous_update=False)
+    kind = widgets.Dropdown(
+        options=list(EXPLORER_KINDS), value="sinusoidal", description="encoding"
+    )
+    d_model = widgets.IntSlider(
+        value=64, min=8, max=256, step=8, description="d_model", continuous_update=False
+    )
+    n_positions = widgets.IntSlider(
+        value=128,
+        min=16,
+        max=1024,
+        step=16,
+        description="positions",
+        continuous_update=False,
+    )
+    log10_base = widgets.FloatSlider(
+        value=4.0,
+        min=1.0,
+        max=6.0,
+        step=0.5,
+        description="log10 base",
+        continuous_update=False,
+    )
     out = widgets.Output()
 
     def redraw(_=None):
         with out:
             out.clear_output(wait=True)
-            draw_positional(kind.value, d_model.value, n_positions.value, 10.0**log10_base.value)
+            draw_positional(
+                kind.value, d_model.value, n_positions.value, 10.0**log10_base.value
+            )
             plt.show()
 
     for control in (kind, d_model, n_positions, log10_base):
         control.observe(redraw, names="value")
     redraw()
-    box = widgets.VBox([widgets.HBox([kind, d_model]), widgets.HBox([n_positions, log10_base]), out])
+    box = widgets.VBox(
+        [widgets.HBox([kind, d_model]), widgets.HBox([n_positions, log10_base]), out]
+    )
     display(box)
     return box
 
 
 def positional_animation(
     settings: Sequence[tuple[str, float]] = (
-        ("sinusoidal", 10.0), ("sinusoidal", 100.0), ("sinusoidal", 1e4),
-        ("rope", 100.0), ("rope", 1e4), ("learned", 1e4),
+        ("sinusoidal", 10.0),
+        ("sinusoidal", 100.0),
+        ("sinusoidal", 1e4),
+        ("rope", 100.0),
+        ("rope", 1e4),
+        ("learned", 1e4),
     ),
     d_model: int = 64,
     n_positions: int = 128,

@@ -15,11 +15,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
 
-from tinyformer.scaling.laws import BESIROGLU_2024, HOFFMANN_2022, ChinchillaLaw, tokens_per_parameter_allocation
+from tinyformer.scaling.laws import (
+    BESIROGLU_2024,
+    HOFFMANN_2022,
+    ChinchillaLaw,
+    tokens_per_parameter_allocation,
+)
 
 __all__ = ["draw_budget", "budget_explorer", "budget_animation"]
 
-LAWS: dict[str, ChinchillaLaw] = {"Hoffmann et al. 2022": HOFFMANN_2022, "Besiroglu et al. 2024": BESIROGLU_2024}
+LAWS: dict[str, ChinchillaLaw] = {
+    "Hoffmann et al. 2022": HOFFMANN_2022,
+    "Besiroglu et al. 2024": BESIROGLU_2024,
+}
 
 
 def _si(value: float) -> str:
@@ -29,7 +37,9 @@ def _si(value: float) -> str:
     return f"{value:.3g}"
 
 
-def draw_budget(ax: plt.Axes, compute: float, laws: dict[str, ChinchillaLaw] | None = None) -> list[str]:
+def draw_budget(
+    ax: plt.Axes, compute: float, laws: dict[str, ChinchillaLaw] | None = None
+) -> list[str]:
     """Each law's loss against model size at ``compute`` FLOPs, its optimum marked.
 
     Returns one line of text per law (and the rule of thumb) with ``N``, ``D`` and the loss.
@@ -39,15 +49,23 @@ def draw_budget(ax: plt.Axes, compute: float, laws: dict[str, ChinchillaLaw] | N
     n = rule.n_params * np.logspace(-1.5, 1.5, 200)
     ax.clear()
     lines = []
-    for (name, law), color in zip(laws.items(), ("tab:blue", "tab:orange", "tab:green")):
+    for (name, law), color in zip(
+        laws.items(), ("tab:blue", "tab:orange", "tab:green")
+    ):
         ax.plot(n, law.loss(n, compute / (6 * n)), color=color, label=name)
         best = law.compute_optimal(compute)
         loss = law.loss(best.n_params, best.tokens)
         ax.plot(best.n_params, loss, "o", color=color)
-        lines.append(f"{name}: N = {_si(best.n_params)}, D = {_si(best.tokens)} "
-                     f"({best.tokens_per_parameter:.0f} tokens/param), loss {loss:.3f}")
-    ax.axvline(rule.n_params, color="grey", linestyle="--", label="20 tokens per parameter")
-    lines.append(f"20 tokens per parameter: N = {_si(rule.n_params)}, D = {_si(rule.tokens)}")
+        lines.append(
+            f"{name}: N = {_si(best.n_params)}, D = {_si(best.tokens)} "
+            f"({best.tokens_per_parameter:.0f} tokens/param), loss {loss:.3f}"
+        )
+    ax.axvline(
+        rule.n_params, color="grey", linestyle="--", label="20 tokens per parameter"
+    )
+    lines.append(
+        f"20 tokens per parameter: N = {_si(rule.n_params)}, D = {_si(rule.tokens)}"
+    )
     ax.set_xscale("log")
     ax.set_xlabel("model size N (parameters); D = C / 6N tokens")
     ax.set_ylabel("predicted loss (nats/token)")
@@ -61,8 +79,16 @@ def budget_explorer(laws: dict[str, ChinchillaLaw] | None = None):
     import ipywidgets as widgets
     from IPython.display import display
 
-    slider = widgets.FloatLogSlider(value=5.76e23, base=10, min=18, max=26, step=0.25, description="FLOPs",
-                                    continuous_update=False, readout_format=".1e")
+    slider = widgets.FloatLogSlider(
+        value=5.76e23,
+        base=10,
+        min=18,
+        max=26,
+        step=0.25,
+        description="FLOPs",
+        continuous_update=False,
+        readout_format=".1e",
+    )
     out = widgets.Output()
 
     def redraw(_=None):
@@ -80,7 +106,9 @@ def budget_explorer(laws: dict[str, ChinchillaLaw] | None = None):
     return box
 
 
-def budget_animation(budgets: Sequence[float], laws: dict[str, ChinchillaLaw] | None = None) -> FuncAnimation:
+def budget_animation(
+    budgets: Sequence[float], laws: dict[str, ChinchillaLaw] | None = None
+) -> FuncAnimation:
     """Static face: one frame per budget (show with ``HTML(anim.to_jshtml())``)."""
     fig, (ax, text_ax) = plt.subplots(2, 1, figsize=(7, 5.2), height_ratios=[3.2, 1])
 
@@ -88,7 +116,9 @@ def budget_animation(budgets: Sequence[float], laws: dict[str, ChinchillaLaw] | 
         lines = draw_budget(ax, budgets[i], laws)
         text_ax.clear()
         text_ax.axis("off")
-        text_ax.text(0, 0.5, "\n".join(lines), family="monospace", fontsize=8.5, va="center")
+        text_ax.text(
+            0, 0.5, "\n".join(lines), family="monospace", fontsize=8.5, va="center"
+        )
         return []
 
     frame(0)  # draw once, so that tight_layout makes room for the labels

@@ -40,12 +40,19 @@ def draw_distribution(
     x = range(len(order))
     ax.clear()
     ax.bar(x, base.probs[order].numpy(), color="lightgrey", label="T = 1, no filter")
-    ax.bar(x, view.probs[order].numpy(), width=0.5, color="tab:blue", label="sampled from")
+    ax.bar(
+        x, view.probs[order].numpy(), width=0.5, color="tab:blue", label="sampled from"
+    )
     ax.set_xticks(list(x), [_label(labels[i]) for i in order])
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"next character (the {len(order)} most likely at T = 1)")
     ax.set_ylabel("probability")
-    filters = "".join([f", top-k {top_k}" if top_k else "", f", top-p {top_p:.2f}" if top_p and top_p < 1 else ""])
+    filters = "".join(
+        [
+            f", top-k {top_k}" if top_k else "",
+            f", top-p {top_p:.2f}" if top_p and top_p < 1 else "",
+        ]
+    )
     ax.set_title(
         f"T = {temperature:.2f}{filters}: entropy {view.entropy:.2f} nats, "
         f"perplexity {view.perplexity:.1f}, {view.kept} of {len(logits)} kept"
@@ -53,9 +60,13 @@ def draw_distribution(
     ax.legend(loc="upper right")
 
 
-def _sample_text(transition_logits, decode, start, temperature, top_k, top_p, length, seed) -> str:
+def _sample_text(
+    transition_logits, decode, start, temperature, top_k, top_p, length, seed
+) -> str:
     generator = torch.Generator().manual_seed(seed)
-    ids = sample_chain(transition_logits, start, length, temperature, top_k, top_p, generator)
+    ids = sample_chain(
+        transition_logits, start, length, temperature, top_k, top_p, generator
+    )
     return decode(ids).replace("\n", " ⏎ ")
 
 
@@ -76,9 +87,29 @@ def temperature_explorer(
     from IPython.display import display
 
     vocab_size = transition_logits.shape[0]
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05, description="temperature", continuous_update=False)
-    top_k = widgets.IntSlider(value=0, min=0, max=vocab_size, description="top-k (0 off)", continuous_update=False)
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p", continuous_update=False)
+    temperature = widgets.FloatSlider(
+        value=1.0,
+        min=0.0,
+        max=3.0,
+        step=0.05,
+        description="temperature",
+        continuous_update=False,
+    )
+    top_k = widgets.IntSlider(
+        value=0,
+        min=0,
+        max=vocab_size,
+        description="top-k (0 off)",
+        continuous_update=False,
+    )
+    top_p = widgets.FloatSlider(
+        value=1.0,
+        min=0.05,
+        max=1.0,
+        step=0.05,
+        description="top-p",
+        continuous_update=False,
+    )
     out = widgets.Output()
 
     def redraw(_=None):
@@ -86,9 +117,28 @@ def temperature_explorer(
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(9, 3.5))
-            draw_distribution(ax, transition_logits[context], labels, temperature.value, k, top_p.value)
+            draw_distribution(
+                ax,
+                transition_logits[context],
+                labels,
+                temperature.value,
+                k,
+                top_p.value,
+            )
             plt.show()
-            print("sample:", _sample_text(transition_logits, decode, context, temperature.value, k, top_p.value, length, seed))
+            print(
+                "sample:",
+                _sample_text(
+                    transition_logits,
+                    decode,
+                    context,
+                    temperature.value,
+                    k,
+                    top_p.value,
+                    length,
+                    seed,
+                ),
+            )
 
     for control in (temperature, top_k, top_p):
         control.observe(redraw, names="value")
@@ -112,7 +162,10 @@ def temperature_animation(
     Display it in the HTML book with ``HTML(anim.to_jshtml())``, which needs no kernel.
     """
     fig, (ax, text_ax) = plt.subplots(2, 1, figsize=(9, 4.5), height_ratios=[4, 1])
-    samples = [_sample_text(transition_logits, decode, context, t, None, None, length, seed) for t in temperatures]
+    samples = [
+        _sample_text(transition_logits, decode, context, t, None, None, length, seed)
+        for t in temperatures
+    ]
 
     def frame(i: int):
         draw_distribution(ax, transition_logits[context], labels, temperatures[i])
