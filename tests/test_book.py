@@ -126,3 +126,27 @@ def test_nothing_in_the_package_or_book_reaches_the_network():
         "network access (mark a deliberate offline use with '# offline:'):\n"
         + "\n".join(offenders)
     )
+
+
+def test_the_html_build_drops_repeated_scripts():
+    """tools/dedupe_scripts.py (a local Sphinx extension) keeps one copy of each script."""
+    import importlib.util
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    spec = importlib.util.spec_from_file_location(
+        "dedupe_scripts", ROOT / "tools" / "dedupe_scripts.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = 'const THEBE_JS_URL = "x"'
+    scripts = [
+        _JavaScript(None, priority=500, body=config),
+        _JavaScript("a.js", priority=500),
+        _JavaScript("", priority=500, body=config),  # sphinx-thebe's second copy
+        _JavaScript("a.js", priority=500, async_="async"),  # other attributes: kept
+    ]
+    context = {"script_files": scripts}
+    module._dedupe(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts and len(scripts) == 3
+    assert sum(config in str(s.attributes) for s in scripts) == 1
