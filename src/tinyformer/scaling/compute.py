@@ -70,12 +70,16 @@ def _block_matmul_weights(config: GPTConfig) -> int:
     return attention + matrices * C * config.hidden
 
 
+def _norm_parameters(config: GPTConfig) -> int:
+    """One norm layer: a gain per channel, plus a bias for LayerNorm with ``bias``."""
+    return config.n_embd * (2 if config.norm == "layernorm" and config.bias else 1)
+
+
 def _block_other_parameters(config: GPTConfig) -> int:
     """Biases and norm weights of one block."""
     C, kv = config.n_embd, config.n_kv_head * config.head_dim
-    norm = C * (2 if config.norm == "layernorm" and config.bias else 1)
     has_ffn = config.ffn != "none"
-    count = (2 if has_ffn else 1) * norm
+    count = (2 if has_ffn else 1) * _norm_parameters(config)
     if config.bias:
         count += C + 2 * kv + C  # q, k, v, out
         if has_ffn:
@@ -101,9 +105,7 @@ def count_parameters(config: GPTConfig) -> ParameterCount:
     blocks = config.n_layer * (
         _block_matmul_weights(config) + _block_other_parameters(config)
     )
-    final_norm = 0
-    if config.norm_position == "pre":
-        final_norm = C * (2 if config.norm == "layernorm" and config.bias else 1)
+    final_norm = _norm_parameters(config) if config.norm_position == "pre" else 0
     non_embedding = blocks + final_norm
     return ParameterCount(
         total=embedding + non_embedding,
