@@ -33,6 +33,7 @@ The head scores at the end measure what kind of head a pattern belongs to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -47,6 +48,8 @@ __all__ = [
     "zero_head",
     "patch",
     "logit_lens",
+    "attention_patterns",
+    "nearest_neighbours",
     "previous_token_score",
     "first_token_score",
     "duplicate_token_score",
@@ -299,6 +302,45 @@ def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor
         )
     with torch.no_grad():
         return torch.stack([model.lm_head(model.ln_f(cache[n])) for n in names])
+
+
+def attention_patterns(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Every head's attention weights on ``tokens`` ``(B, T)``: a tensor ``(n_layer, B, H, T, T)``.
+
+    Runs the model once in evaluation mode (no dropout) and without gradients.
+    """
+    _check_model(model)
+    names = [f"blocks.{i}.attn_pattern" for i in range(len(model.blocks))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), record(model, names) as cache:
+            model(tokens)
+    finally:
+        model.train(was_training)
+    return torch.stack([cache[name] for name in names])
+
+
+def nearest_neighbours(
+    vectors: torch.Tensor, index: int, k: int = 8
+) -> list[tuple[int, float]]:
+    """The ``k`` rows of ``vectors`` ``(N, C)`` closest to row ``index`` by cosine similarity.
+
+    Returns ``(row, similarity)`` pairs, most similar first, without ``index`` itself: for an
+    embedding table, the tokens whose vectors point the same way as this token's.
+    """
+    if not isinstance(vectors, torch.Tensor) or vectors.dim() != 2:
+        raise ValueError("vectors must be a 2-D tensor (one row per token)")
+    n = vectors.shape[0]
+    if not 0 <= index < n:
+        raise ValueError(f"index {index} is out of range for {n} rows")
+    if not 1 <= k < n:
+        raise ValueError(f"k must be between 1 and {n - 1} (the other rows), got {k}")
+    unit = torch.nn.functional.normalize(vectors.detach().float(), dim=1)
+    similarity = unit @ unit[index]
+    similarity[index] = -math.inf
+    top = similarity.topk(k)
+    return list(zip(top.indices.tolist(), top.values.tolist()))
 
 
 # --- head scores: what kind of head is this? ---------------------------------------------
