@@ -194,9 +194,11 @@ def test_bad_hook_names_and_edits_are_refused():
     with pytest.raises(ValueError, match="head 7 does not exist"):
         with intervene(model, {"blocks.0.head_out": zero_head(7)}):
             model(idx)
-    with pytest.raises(TypeError, match="non-empty dict"):
-        with intervene(model, {}):
+    with pytest.raises(TypeError, match="must be a dict"):
+        with intervene(model, [("blocks.0.attn_out", zero)]):
             pass
+    with pytest.raises(TypeError, match="at least one head"):
+        zero_head()
     # the hooks are gone after an error
     assert all(not b._forward_hooks and not b._forward_pre_hooks for b in model.blocks)
 
@@ -315,3 +317,19 @@ def test_nearest_neighbours_agree_with_torch_cosine_similarity():
         nearest_neighbours(vectors, 0, k=20)
     with pytest.raises(ValueError, match="2-D"):
         nearest_neighbours(vectors[0], 0)
+
+
+def test_zero_head_takes_several_heads_and_an_empty_edit_changes_nothing():
+    model, idx = _model(), _idx()
+    with torch.no_grad():
+        clean, _ = model(idx)
+        with intervene(model, {}):
+            same, _ = model(idx)
+        with intervene(model, {"blocks.1.head_out": zero_head(0, 2)}):
+            both, _ = model(idx)
+        chained = lambda x: zero_head(2)(zero_head(0)(x))  # noqa: E731
+        with intervene(model, {"blocks.1.head_out": chained}):
+            one_by_one, _ = model(idx)
+    assert torch.equal(clean, same)
+    torch.testing.assert_close(both, one_by_one)
+    assert not torch.allclose(both, clean)

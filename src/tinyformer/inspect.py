@@ -226,12 +226,13 @@ def intervene(model: nn.Module, edits: dict[str, Edit]) -> Iterator[None]:
     """Inside the block, replace each named activation ``x`` by ``edits[name](x)``.
 
     The edit must return a tensor of the same shape. Attention patterns cannot be edited
-    (the fused kernel never forms them); edit ``head_out`` instead.
+    (the fused kernel never forms them); edit ``head_out`` instead. An empty dict edits
+    nothing, so a loop over ablations can include the unablated model.
     """
     _check_model(model)
-    if not isinstance(edits, dict) or not edits:
+    if not isinstance(edits, dict):
         raise TypeError(
-            "edits must be a non-empty dict {hook point name: function of the activation}"
+            "edits must be a dict {hook point name: function of the activation}"
         )
     names = _resolve(model, list(edits))
     for name in names:
@@ -253,16 +254,20 @@ def zero(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-def zero_head(head: int) -> Edit:
-    """An edit for a ``head_out`` hook point that zeroes one head's output ``(B, T, H, D)``."""
+def zero_head(*heads: int) -> Edit:
+    """An edit for a ``head_out`` hook point that zeroes the outputs ``(B, T, H, D)`` of the
+    given heads (one or several of the same layer)."""
+    if not heads:
+        raise TypeError("zero_head needs at least one head index")
 
     def edit(x: torch.Tensor) -> torch.Tensor:
-        if not 0 <= head < x.shape[2]:
-            raise ValueError(
-                f"head {head} does not exist: this layer has {x.shape[2]} heads"
-            )
+        for head in heads:
+            if not 0 <= head < x.shape[2]:
+                raise ValueError(
+                    f"head {head} does not exist: this layer has {x.shape[2]} heads"
+                )
         out = x.clone()
-        out[:, :, head] = 0
+        out[:, :, list(heads)] = 0
         return out
 
     return edit
