@@ -10,6 +10,8 @@ import torch
 
 from tinyformer.attention import causal_mask
 from tinyformer.inspect import (
+    attention_patterns,
+    nearest_neighbours,
     duplicate_token_score,
     first_token_score,
     hook_points,
@@ -192,9 +194,11 @@ def test_bad_hook_names_and_edits_are_refused():
     with pytest.raises(ValueError, match="head 7 does not exist"):
         with intervene(model, {"blocks.0.head_out": zero_head(7)}):
             model(idx)
-    with pytest.raises(TypeError, match="non-empty dict"):
-        with intervene(model, {}):
+    with pytest.raises(TypeError, match="must be a dict"):
+        with intervene(model, [("blocks.0.attn_out", zero)]):
             pass
+    with pytest.raises(TypeError, match="at least one head"):
+        zero_head()
     # the hooks are gone after an error
     assert all(not b._forward_hooks and not b._forward_pre_hooks for b in model.blocks)
 
@@ -276,3 +280,56 @@ def test_attention_only_models_have_no_mlp_hook_and_no_mlp():
     )
     with pytest.raises(ValueError, match="ffn_hidden must be None"):
         GPTConfig.tiny(ffn="none", ffn_hidden=64)
+
+
+def test_attention_patterns_stack_every_layer_and_match_plain_attention():
+    model = _model(dropout=0.1)
+    model.train()
+    idx = _idx(T=9)
+    patterns = attention_patterns(model, idx)
+    assert patterns.shape == (3, 2, 4, 9, 9) and model.training  # mode restored
+    # recompute block 0's weights by hand from its input: softmax(q k^T / sqrt(d)) causally
+    with record(model, ["blocks.0.resid_pre"]) as cache:
+        model.eval()
+        model(idx)
+    attn = model.blocks[0].attn
+    x = model.blocks[0].ln_1(cache["blocks.0.resid_pre"])
+    B, T, C = x.shape
+    q = attn.q_proj(x).view(B, T, 4, C // 4).transpose(1, 2)
+    k = attn.k_proj(x).view(B, T, 4, C // 4).transpose(1, 2)
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(C // 4)
+    scores = scores.masked_fill(~causal_mask(T), float("-inf"))
+    torch.testing.assert_close(patterns[0], scores.softmax(-1), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(patterns.sum(-1), torch.ones(3, 2, 4, 9))
+
+
+def test_nearest_neighbours_agree_with_torch_cosine_similarity():
+    vectors = torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    found = nearest_neighbours(vectors, 4, k=5)
+    cosine = torch.nn.functional.cosine_similarity(vectors[4:5], vectors, dim=1)
+    cosine[4] = -2
+    order = cosine.argsort(descending=True)[:5]
+    assert [i for i, _ in found] == order.tolist()
+    torch.testing.assert_close(torch.tensor([s for _, s in found]), cosine[order])
+    with pytest.raises(ValueError, match="out of range"):
+        nearest_neighbours(vectors, 20)
+    with pytest.raises(ValueError, match="k must be between 1 and 19"):
+        nearest_neighbours(vectors, 0, k=20)
+    with pytest.raises(ValueError, match="2-D"):
+        nearest_neighbours(vectors[0], 0)
+
+
+def test_zero_head_takes_several_heads_and_an_empty_edit_changes_nothing():
+    model, idx = _model(), _idx()
+    with torch.no_grad():
+        clean, _ = model(idx)
+        with intervene(model, {}):
+            same, _ = model(idx)
+        with intervene(model, {"blocks.1.head_out": zero_head(0, 2)}):
+            both, _ = model(idx)
+        chained = lambda x: zero_head(2)(zero_head(0)(x))  # noqa: E731
+        with intervene(model, {"blocks.1.head_out": chained}):
+            one_by_one, _ = model(idx)
+    assert torch.equal(clean, same)
+    torch.testing.assert_close(both, one_by_one)
+    assert not torch.allclose(both, clean)

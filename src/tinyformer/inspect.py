@@ -33,6 +33,7 @@ The head scores at the end measure what kind of head a pattern belongs to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -47,6 +48,8 @@ __all__ = [
     "zero_head",
     "patch",
     "logit_lens",
+    "attention_patterns",
+    "nearest_neighbours",
     "previous_token_score",
     "first_token_score",
     "duplicate_token_score",
@@ -223,12 +226,13 @@ def intervene(model: nn.Module, edits: dict[str, Edit]) -> Iterator[None]:
     """Inside the block, replace each named activation ``x`` by ``edits[name](x)``.
 
     The edit must return a tensor of the same shape. Attention patterns cannot be edited
-    (the fused kernel never forms them); edit ``head_out`` instead.
+    (the fused kernel never forms them); edit ``head_out`` instead. An empty dict edits
+    nothing, so a loop over ablations can include the unablated model.
     """
     _check_model(model)
-    if not isinstance(edits, dict) or not edits:
+    if not isinstance(edits, dict):
         raise TypeError(
-            "edits must be a non-empty dict {hook point name: function of the activation}"
+            "edits must be a dict {hook point name: function of the activation}"
         )
     names = _resolve(model, list(edits))
     for name in names:
@@ -250,16 +254,20 @@ def zero(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-def zero_head(head: int) -> Edit:
-    """An edit for a ``head_out`` hook point that zeroes one head's output ``(B, T, H, D)``."""
+def zero_head(*heads: int) -> Edit:
+    """An edit for a ``head_out`` hook point that zeroes the outputs ``(B, T, H, D)`` of the
+    given heads (one or several of the same layer)."""
+    if not heads:
+        raise TypeError("zero_head needs at least one head index")
 
     def edit(x: torch.Tensor) -> torch.Tensor:
-        if not 0 <= head < x.shape[2]:
-            raise ValueError(
-                f"head {head} does not exist: this layer has {x.shape[2]} heads"
-            )
+        for head in heads:
+            if not 0 <= head < x.shape[2]:
+                raise ValueError(
+                    f"head {head} does not exist: this layer has {x.shape[2]} heads"
+                )
         out = x.clone()
-        out[:, :, head] = 0
+        out[:, :, list(heads)] = 0
         return out
 
     return edit
@@ -299,6 +307,45 @@ def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor
         )
     with torch.no_grad():
         return torch.stack([model.lm_head(model.ln_f(cache[n])) for n in names])
+
+
+def attention_patterns(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Every head's attention weights on ``tokens`` ``(B, T)``: a tensor ``(n_layer, B, H, T, T)``.
+
+    Runs the model once in evaluation mode (no dropout) and without gradients.
+    """
+    _check_model(model)
+    names = [f"blocks.{i}.attn_pattern" for i in range(len(model.blocks))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), record(model, names) as cache:
+            model(tokens)
+    finally:
+        model.train(was_training)
+    return torch.stack([cache[name] for name in names])
+
+
+def nearest_neighbours(
+    vectors: torch.Tensor, index: int, k: int = 8
+) -> list[tuple[int, float]]:
+    """The ``k`` rows of ``vectors`` ``(N, C)`` closest to row ``index`` by cosine similarity.
+
+    Returns ``(row, similarity)`` pairs, most similar first, without ``index`` itself: for an
+    embedding table, the tokens whose vectors point the same way as this token's.
+    """
+    if not isinstance(vectors, torch.Tensor) or vectors.dim() != 2:
+        raise ValueError("vectors must be a 2-D tensor (one row per token)")
+    n = vectors.shape[0]
+    if not 0 <= index < n:
+        raise ValueError(f"index {index} is out of range for {n} rows")
+    if not 1 <= k < n:
+        raise ValueError(f"k must be between 1 and {n - 1} (the other rows), got {k}")
+    unit = torch.nn.functional.normalize(vectors.detach().float(), dim=1)
+    similarity = unit @ unit[index]
+    similarity[index] = -math.inf
+    top = similarity.topk(k)
+    return list(zip(top.indices.tolist(), top.values.tolist()))
 
 
 # --- head scores: what kind of head is this? ---------------------------------------------

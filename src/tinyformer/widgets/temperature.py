@@ -13,12 +13,9 @@ import torch
 from matplotlib import animation
 
 from tinyformer.sampling import describe_distribution, sample_chain
+from tinyformer.widgets import token_label
 
 __all__ = ["draw_distribution", "temperature_explorer", "temperature_animation"]
-
-
-def _label(token: str) -> str:
-    return {"\n": "\\n", " ": "␣"}.get(token, token)
 
 
 def draw_distribution(
@@ -43,7 +40,7 @@ def draw_distribution(
     ax.bar(
         x, view.probs[order].numpy(), width=0.5, color="tab:blue", label="sampled from"
     )
-    ax.set_xticks(list(x), [_label(labels[i]) for i in order])
+    ax.set_xticks(list(x), [token_label(labels[i]) for i in order])
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"next character (the {len(order)} most likely at T = 1)")
     ax.set_ylabel("probability")
