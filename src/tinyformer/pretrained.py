@@ -34,6 +34,7 @@ from collections.abc import Mapping
 import torch
 
 from tinyformer.config import GPTConfig
+from tinyformer.positional import rope_permutation
 
 __all__ = [
     "config_from_hf_gpt2",
@@ -309,9 +310,9 @@ def interleaved_to_halves(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
     rows, cols = weight.shape
     if rows % n_heads or (rows // n_heads) % 2:
         raise ValueError(f"{rows} rows do not split into {n_heads} heads of even width")
-    d = rows // n_heads
-    per_head = weight.reshape(n_heads, d // 2, 2, cols)  # (head, pair, member, C)
-    return per_head.transpose(1, 2).reshape(rows, cols)
+    head_dim = rows // n_heads
+    per_head = weight.reshape(n_heads, head_dim, cols)
+    return per_head[:, rope_permutation(head_dim)].reshape(rows, cols)
 
 
 def load_hf_llama_weights(model, state_dict: Mapping[str, torch.Tensor]) -> None:
