@@ -27,7 +27,10 @@ def test_greedy_output_equals_the_targets_own(k):
     result = generate_speculative(target, draft, prompt, 40, k=k, temperature=0.0)
     assert torch.equal(result.tokens, expected)
     assert result.proposed == k * result.target_passes
-    assert 0 <= result.accepted <= result.proposed
+    assert 0 <= result.accepted <= result.checked <= result.proposed
+    # each round checks its proposals up to and including the first refusal
+    refusals = result.checked - result.accepted
+    assert refusals <= result.target_passes
     # the target as its own draft: every guess is kept, k + 1 tokens per target pass
     itself = generate_speculative(target, target, prompt, 40, k=k, temperature=0.0)
     assert torch.equal(itself.tokens, expected)

@@ -35,14 +35,18 @@ class SpeculativeResult:
     """The generated ids ``(1, T + max_new_tokens)`` and what it took to make them."""
 
     tokens: torch.Tensor
-    proposed: int  # draft tokens offered to the target
+    proposed: int  # draft tokens offered to the target (k per round)
+    checked: int  # of those, the ones compared before the round's first refusal
     accepted: int  # of those, kept
     target_passes: int  # forward passes of the target model
     draft_passes: int
 
     @property
     def acceptance_rate(self) -> float:
-        return self.accepted / self.proposed if self.proposed else 0.0
+        """Share of the checked proposals that were kept (Leviathan et al.'s alpha).
+
+        Proposals after a refusal are never compared, so they do not count."""
+        return self.accepted / self.checked if self.checked else 0.0
 
     @property
     def tokens_per_target_pass(self) -> float:
@@ -106,7 +110,7 @@ def generate_speculative(
     draft.eval()
     target_caches, draft_caches = target.new_kv_caches(), draft.new_kv_caches()
     seq = idx[0].tolist()
-    proposed = accepted = target_passes = draft_passes = 0
+    proposed = checked = accepted = target_passes = draft_passes = 0
 
     def shaped(logits):
         return probabilities(logits.float(), temperature, top_k, top_p)
@@ -140,6 +144,7 @@ def generate_speculative(
             # 3. keep guesses while the target agrees often enough; fix the first refusal
             kept = 0
             for i, (x, q) in enumerate(zip(guesses, draft_probs)):
+                checked += 1
                 p = target_probs[i]
                 u = torch.rand((), generator=generator)
                 if u < torch.clamp(p[x] / q[x], max=1.0):
@@ -163,4 +168,6 @@ def generate_speculative(
     finally:
         target.train(modes[0])
         draft.train(modes[1])
-    return SpeculativeResult(tokens, proposed, accepted, target_passes, draft_passes)
+    return SpeculativeResult(
+        tokens, proposed, checked, accepted, target_passes, draft_passes
+    )
