@@ -158,48 +158,133 @@ def scaled_dot_product_attention(
     return (out, weights) if return_weights else out
 
 
+def check_positions(positions: object, T: int, device: torch.device) -> torch.Tensor:
+    """``positions`` as a 1-D integer tensor of length ``T`` (one per token) on ``device``."""
+    if (
+        not isinstance(positions, torch.Tensor)
+        or positions.dim() != 1
+        or positions.shape[0] != T
+        or positions.dtype.is_floating_point
+        or positions.dtype == torch.bool
+    ):
+        got = (
+            f"{tuple(positions.shape)} {positions.dtype}"
+            if isinstance(positions, torch.Tensor)
+            else type(positions).__name__
+        )
+        raise ValueError(
+            f"positions must be a 1-D integer tensor with one entry per token ({T}), got {got}"
+        )
+    if (positions < 0).any():
+        raise ValueError("positions must be >= 0")
+    return positions.to(device)
+
+
 class KVCache:
     """Keys and values of one attention layer for the tokens seen so far.
 
-    Tensors are ``(B, n_kv_heads, T_cached, head_dim)``. ``append`` concatenates along time
-    and returns everything cached, so the new queries can attend to all earlier tokens
-    without recomputing their keys and values.
+    The cache owns buffers ``(B, n_kv_heads, capacity, head_dim)`` and writes each new
+    token's keys and values into the next free slots, so appending costs only the new
+    token's size, not a copy of everything cached (as ``torch.cat`` would). The buffers are
+    allocated on the first ``append`` with room for ``capacity`` positions (or just what
+    arrives, when ``capacity`` is ``None``) and double when full. ``k`` and ``v`` are views
+    of the filled part, ``(B, n_kv_heads, length, head_dim)``.
+
+    ``positions`` records where each cached token sits in its sequence (for ALiBi, whose
+    bias needs the keys' positions). ``truncate(n)`` forgets everything after the first
+    ``n`` positions without freeing memory: speculative decoding uses it to roll back
+    rejected guesses.
     """
 
-    def __init__(self) -> None:
-        self.k: torch.Tensor | None = None
-        self.v: torch.Tensor | None = None
+    def __init__(self, capacity: int | None = None) -> None:
+        if capacity is not None:
+            check_positive_int("KVCache capacity", capacity)
+        self.capacity = capacity
+        self._k: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+        self._positions: torch.Tensor | None = None
+        self.length = 0
 
     @property
-    def length(self) -> int:
-        """Number of cached positions (0 when empty)."""
-        return 0 if self.k is None else self.k.shape[-2]
+    def k(self) -> torch.Tensor | None:
+        return None if self._k is None else self._k[:, :, : self.length]
+
+    @property
+    def v(self) -> torch.Tensor | None:
+        return None if self._v is None else self._v[:, :, : self.length]
+
+    @property
+    def positions(self) -> torch.Tensor | None:
+        return None if self._positions is None else self._positions[: self.length]
+
+    @property
+    def allocated(self) -> int:
+        """Positions the buffers can hold before they must grow."""
+        return 0 if self._k is None else self._k.shape[-2]
+
+    def _grow(self, k: torch.Tensor, needed: int) -> None:
+        size = max(needed, self.capacity or 0, 2 * self.allocated)
+        shape = (*k.shape[:2], size, k.shape[-1])
+        new_k, new_v = k.new_empty(shape), k.new_empty(shape)
+        new_positions = torch.empty(size, dtype=torch.long, device=k.device)
+        if self.length:
+            new_k[:, :, : self.length] = self.k
+            new_v[:, :, : self.length] = self.v
+            new_positions[: self.length] = self.positions
+        self._k, self._v, self._positions = new_k, new_v, new_positions
 
     def append(
-        self, k: torch.Tensor, v: torch.Tensor
+        self, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k, v`` ``(B, n_kv_heads, T, head_dim)`` after what is cached; return all
+        cached keys and values. ``positions`` ``(T,)`` defaults to the next ``T`` slots."""
         if k.dim() != 4 or v.shape != k.shape:
             raise ValueError(
                 f"KVCache.append expects k and v of the same shape (B, n_kv_heads, T, head_dim), "
                 f"got {tuple(k.shape)} and {tuple(v.shape)}"
             )
-        if self.k is None:
-            self.k, self.v = k, v
-        else:
-            if k.shape[:2] != self.k.shape[:2] or k.shape[-1] != self.k.shape[-1]:
-                raise ValueError(
-                    f"new keys {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in (B, heads, head_dim): "
-                    "call reset() before starting a different batch"
-                )
-            self.k = torch.cat([self.k, k], dim=-2)
-            self.v = torch.cat([self.v, v], dim=-2)
+        T = k.shape[-2]
+        if positions is None:
+            positions = torch.arange(self.length, self.length + T, device=k.device)
+        elif positions.shape != (T,):
+            raise ValueError(
+                f"positions must have shape ({T},), one per new token, got {tuple(positions.shape)}"
+            )
+        if self._k is not None and (
+            k.shape[:2] != self._k.shape[:2] or k.shape[-1] != self._k.shape[-1]
+        ):
+            raise ValueError(
+                f"new keys {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in (B, heads, head_dim): "
+                "call reset() before starting a different batch"
+            )
+        if self._k is None or self.length + T > self.allocated:
+            self._grow(k, self.length + T)
+        end = self.length + T
+        self._k[:, :, self.length : end] = k
+        self._v[:, :, self.length : end] = v
+        self._positions[self.length : end] = positions
+        self.length = end
         return self.k, self.v
 
+    def truncate(self, length: int) -> None:
+        """Keep only the first ``length`` cached positions (the buffers stay allocated)."""
+        if (
+            isinstance(length, bool)
+            or not isinstance(length, int)
+            or not 0 <= length <= self.length
+        ):
+            raise ValueError(
+                f"truncate needs a length between 0 and the cached {self.length}, got {length!r}"
+            )
+        self.length = length
+
     def reset(self) -> None:
-        self.k = self.v = None
+        """Forget everything and free the buffers (a new batch may have another shape)."""
+        self._k = self._v = self._positions = None
+        self.length = 0
 
     def __repr__(self) -> str:
-        return f"KVCache(length={self.length})"
+        return f"KVCache(length={self.length}, allocated={self.allocated})"
 
 
 class MultiHeadAttention(nn.Module):
@@ -274,7 +359,15 @@ class MultiHeadAttention(nn.Module):
         )
         self.last_weights: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv_cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``x (B, T, d_model)``; ``positions (T,)``: where the tokens sit in the sequence
+        (default: right after what ``kv_cache`` holds, or ``0 .. T-1``). Positions drive
+        RoPE, ALiBi and the causal mask: a query sees the keys at its position or before."""
         if (
             not isinstance(x, torch.Tensor)
             or x.dim() != 3
@@ -289,29 +382,32 @@ class MultiHeadAttention(nn.Module):
         q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
         k = self.k_proj(x).view(B, T, H_kv, D).transpose(1, 2)  # (B, H_kv, T, D)
         v = self.v_proj(x).view(B, T, H_kv, D).transpose(1, 2)
-        start = 0 if kv_cache is None else kv_cache.length
-        positions = torch.arange(start, start + T, device=x.device)
+        default_positions = positions is None
+        if default_positions:
+            start = 0 if kv_cache is None else kv_cache.length
+            positions = torch.arange(start, start + T, device=x.device)
+        else:
+            positions = check_positions(positions, T, x.device)
         if self.rope is not None:
             q, k = self.rope(q, positions), self.rope(k, positions)
         if kv_cache is not None:
-            k, v = kv_cache.append(k, v)
+            k, v = kv_cache.append(k, v, positions)
+            key_positions = kv_cache.positions
+        else:
+            key_positions = positions
         T_k = k.shape[-2]
-        if (
-            H_kv != H
-        ):  # grouped-query: query head h reads key/value head h // (H / H_kv)
-            k = k.repeat_interleave(H // H_kv, dim=1)
-            v = v.repeat_interleave(H // H_kv, dim=1)
-        mask = causal_mask(T, T_k, device=x.device) if self.causal else None
+        mask = None
+        if self.causal:
+            mask = key_positions[None, :] <= positions[:, None]  # (T, T_k)
         if self.alibi:
-            bias = alibi_bias(
-                self.alibi_slopes, positions, torch.arange(T_k, device=x.device)
-            ).to(q.dtype)
+            bias = alibi_bias(self.alibi_slopes, positions, key_positions).to(q.dtype)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
         dropout_p = self.attn_dropout.p if self.training else 0.0
         if self.fused:
+            # the plain causal case lets PyTorch pick a faster kernel
             use_is_causal = (
-                self.causal and not self.alibi and T == T_k
-            )  # lets PyTorch pick a faster kernel
+                self.causal and not self.alibi and T == T_k and default_positions
+            )
             y = F.scaled_dot_product_attention(
                 q,
                 k,
@@ -319,8 +415,14 @@ class MultiHeadAttention(nn.Module):
                 attn_mask=None if use_is_causal else mask,
                 dropout_p=dropout_p,
                 is_causal=use_is_causal,
+                enable_gqa=H_kv != H,  # shares each key/value head without copying it
             )
         else:
+            if (
+                H_kv != H
+            ):  # grouped-query: query head h reads key/value head h // (H / H_kv)
+                k = k.repeat_interleave(H // H_kv, dim=1)
+                v = v.repeat_interleave(H // H_kv, dim=1)
             y, weights = scaled_dot_product_attention(
                 q, k, v, mask=mask, dropout_p=dropout_p, return_weights=True
             )

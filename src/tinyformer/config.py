@@ -60,6 +60,10 @@ class GPTConfig:
       ``none`` (no feed-forward network: an attention-only model, for interpretability);
       ``position``: ``learned`` | ``sinusoidal`` | ``rope`` | ``alibi`` | ``none``;
       ``norm_position``: ``pre`` | ``post``; ``tie_weights``: output head shares ``wte``.
+    - What loading other people's weights needs: ``rope_base`` (RoPE's theta, 10,000 in
+      most models, 500,000 in Llama 3), ``rope_interleaved`` (rotate pairs of adjacent
+      dimensions, as Meta's original Llama code does, instead of the two halves, as Hugging
+      Face's does) and ``norm_eps`` (the epsilon inside LayerNorm or RMSNorm).
     """
 
     vocab_size: int = 50257
@@ -76,6 +80,9 @@ class GPTConfig:
     position: str = "learned"
     norm_position: str = "pre"
     tie_weights: bool = True
+    rope_base: float = 10000.0
+    rope_interleaved: bool = False
+    norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -107,7 +114,22 @@ class GPTConfig:
             raise ValueError(
                 f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}"
             )
-        for name in ("bias", "tie_weights"):
+        for name in ("rope_base", "norm_eps"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(
+                    f"GPTConfig.{name} must be a positive number, got {value!r}"
+                )
+        if self.rope_base <= 1:
+            raise ValueError(
+                f"GPTConfig.rope_base must be greater than 1, got {self.rope_base!r}"
+            )
+        for name in ("bias", "tie_weights", "rope_interleaved"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(
                     f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}"

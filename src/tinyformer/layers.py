@@ -136,8 +136,8 @@ class SwiGLU(nn.Module):
 def make_norm(config: GPTConfig) -> nn.Module:
     """The normalization layer ``config.norm`` asks for, of width ``n_embd``."""
     if config.norm == "rmsnorm":
-        return RMSNorm(config.n_embd)
-    return LayerNorm(config.n_embd, bias=config.bias)
+        return RMSNorm(config.n_embd, eps=config.norm_eps)
+    return LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
 
 
 def make_ffn(config: GPTConfig) -> nn.Module | None:
@@ -178,7 +178,11 @@ class TransformerBlock(nn.Module):
             bias=config.bias,
             dropout=config.dropout,
             causal=True,
-            rope=RotaryEmbedding(config.head_dim)
+            rope=RotaryEmbedding(
+                config.head_dim,
+                base=config.rope_base,
+                interleaved=config.rope_interleaved,
+            )
             if config.position == "rope"
             else None,
             alibi=config.position == "alibi",
@@ -188,12 +192,19 @@ class TransformerBlock(nn.Module):
         self.ln_2 = make_norm(config) if config.ffn != "none" else None
         self.mlp = make_ffn(config)
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv_cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         skip = 1.0 if self.residual else 0.0
         if self.pre_norm:
-            x = skip * x + self.attn(self.ln_1(x), kv_cache=kv_cache)
+            x = skip * x + self.attn(
+                self.ln_1(x), kv_cache=kv_cache, positions=positions
+            )
             return x if self.mlp is None else skip * x + self.mlp(self.ln_2(x))
-        x = self.ln_1(skip * x + self.attn(x, kv_cache=kv_cache))
+        x = self.ln_1(skip * x + self.attn(x, kv_cache=kv_cache, positions=positions))
         return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
 
 

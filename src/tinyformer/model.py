@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinyformer.attention import KVCache
+from tinyformer.attention import KVCache, check_positions
 from tinyformer.config import GPTConfig
 from tinyformer.layers import TransformerBlock, init_weights, make_norm
 from tinyformer.positional import (
@@ -69,9 +69,14 @@ class GPT(nn.Module):
         """Number of trainable numbers; a tied embedding/head matrix is counted once."""
         return sum(p.numel() for p in self.parameters())
 
-    def new_kv_caches(self) -> list[KVCache]:
-        """One empty :class:`~tinyformer.attention.KVCache` per block, for ``forward(kv_caches=...)``."""
-        return [KVCache() for _ in self.blocks]
+    def new_kv_caches(self, capacity: int | None = None) -> list[KVCache]:
+        """One empty :class:`~tinyformer.attention.KVCache` per block, for ``forward(kv_caches=...)``.
+
+        Each allocates room for ``capacity`` positions (default: the window, ``block_size``)
+        on first use, so generating within the window never reallocates.
+        """
+        capacity = self.config.block_size if capacity is None else capacity
+        return [KVCache(capacity) for _ in self.blocks]
 
     def _check_idx(
         self, idx: torch.Tensor, offset: int, check_length: bool = True
@@ -110,27 +115,48 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         kv_caches: list[KVCache] | None = None,
+        positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits ``(B, T, vocab_size)`` for ids ``(B, T)``, and the mean cross-entropy if ``targets``.
 
         ``targets (B, T)`` holds the next token at every position (-1 = ignore). With
         ``kv_caches`` (see :meth:`new_kv_caches`) the T tokens continue the cached sequence:
         they sit at positions ``cache.length ...`` and attend to everything cached.
+        ``positions (T,)`` says where the tokens sit instead (for example after a cache was
+        rolled back, or to continue a sequence at a given offset); every position embedding,
+        rotation and causal mask follows it.
         """
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(
                 f"need one KV cache per block ({len(self.blocks)}), got {len(kv_caches)}"
             )
         offset = kv_caches[0].length if kv_caches else 0
-        self._check_idx(idx, offset)
+        if positions is None:  # the attention layers count from the caches themselves
+            self._check_idx(idx, offset)
+            embed_positions = torch.arange(
+                offset, offset + idx.shape[1], device=idx.device
+            )
+        else:
+            self._check_idx(idx, 0, check_length=False)
+            positions = embed_positions = check_positions(
+                positions, idx.shape[1], idx.device
+            )
+            if (
+                self.config.position == "learned"
+                and positions.max() >= self.config.block_size
+            ):
+                raise ValueError(
+                    f"position {int(positions.max())} is beyond block_size={self.config.block_size}, "
+                    "the number of learned position embeddings"
+                )
         x = self.wte(idx)
         if self.wpe is not None:
-            x = x + self.wpe(
-                torch.arange(offset, offset + idx.shape[1], device=idx.device)
-            )
+            x = x + self.wpe(embed_positions)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, kv_cache=kv_caches[i] if kv_caches else None)
+            x = block(
+                x, kv_cache=kv_caches[i] if kv_caches else None, positions=positions
+            )
         logits = self.lm_head(self.ln_f(x))
         if targets is None:
             return logits, None
@@ -194,7 +220,7 @@ class GPT(nn.Module):
                     logits, _ = self(idx[:, -window:])
                 elif caches[0].length == 0 or caches[0].length >= window:
                     for cache in caches:  # (re)fill the caches from the window
-                        cache.reset()
+                        cache.truncate(0)
                     logits, _ = self(idx[:, -window:], kv_caches=caches)
                 else:
                     logits, _ = self(idx[:, -1:], kv_caches=caches)
