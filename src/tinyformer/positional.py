@@ -45,6 +45,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "rope_frequencies",
     "apply_rope",
+    "rotate_pairs",
     "rope_permutation",
     "RotaryEmbedding",
     "alibi_slopes",
@@ -220,10 +221,10 @@ def apply_rope(
         head_dim, base
     ).to(x.device)  # (T, d/2)
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
-    return _rotate_pairs(x, cos, sin, interleaved)
+    return rotate_pairs(x, cos, sin, interleaved)
 
 
-def _rotate_pairs(
+def rotate_pairs(
     x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool
 ) -> torch.Tensor:
     """Rotate each pair of ``x``'s last dimension by the angles whose cosines and sines are
@@ -302,7 +303,7 @@ class RotaryEmbedding(nn.Module):
         ):  # unusual shapes and far positions: the general function and its checks
             return apply_rope(x, positions, self.base, self.interleaved)
         cos, sin = self._tables(int(positions.max()) + 1, x.dtype, x.device)
-        return _rotate_pairs(x, cos[positions], sin[positions], self.interleaved)
+        return rotate_pairs(x, cos[positions], sin[positions], self.interleaved)
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, base={self.base:g}, interleaved={self.interleaved}"
