@@ -139,3 +139,21 @@ def test_config_fields_for_foreign_weights_reach_the_layers():
             GPTConfig.tiny(**bad)
     with pytest.raises(TypeError, match="rope_interleaved must be True or False"):
         GPTConfig.tiny(rope_interleaved="yes")
+
+
+def test_rotary_tables_give_exactly_what_apply_rope_computes():
+    from tinyformer.positional import apply_rope
+
+    x = torch.randn(2, 3, 40, 16, generator=torch.Generator().manual_seed(0))
+    for interleaved in (False, True):
+        rope = RotaryEmbedding(16, base=500.0, interleaved=interleaved)
+        for positions in (
+            torch.arange(40),
+            torch.arange(300, 340),  # grows the table
+            torch.arange(5000, 5040),
+            torch.randint(0, 70000, (40,), generator=torch.Generator().manual_seed(1)),
+        ):
+            for dtype in (torch.float32, torch.float64):
+                got = rope(x.to(dtype), positions)
+                want = apply_rope(x.to(dtype), positions, 500.0, interleaved)
+                assert torch.equal(got, want)

@@ -45,6 +45,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "rope_frequencies",
     "apply_rope",
+    "rotate_pairs",
     "rope_permutation",
     "RotaryEmbedding",
     "alibi_slopes",
@@ -220,6 +221,15 @@ def apply_rope(
         head_dim, base
     ).to(x.device)  # (T, d/2)
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    return rotate_pairs(x, cos, sin, interleaved)
+
+
+def rotate_pairs(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool
+) -> torch.Tensor:
+    """Rotate each pair of ``x``'s last dimension by the angles whose cosines and sines are
+    given ``(T, head_dim / 2)``: ``(a, b) -> (a cos - b sin, a sin + b cos)``."""
+    head_dim = x.shape[-1]
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]
         return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
@@ -236,6 +246,8 @@ class RotaryEmbedding(nn.Module):
     a state dict. See the module docstring for the pairing convention.
     """
 
+    TABLE_LIMIT = 1 << 16  # positions beyond this are computed directly, not tabulated
+
     def __init__(
         self, head_dim: int, base: float = 10000.0, interleaved: bool = False
     ) -> None:
@@ -243,6 +255,30 @@ class RotaryEmbedding(nn.Module):
         self.head_dim = _check_even_dim("head_dim", head_dim)
         self.base = _check_base(base)
         self.interleaved = bool(interleaved)
+        # cos and sin of every angle up to some position, computed once exactly as
+        # apply_rope computes them (so the results are identical) and reused by every
+        # call: generation asks for one position per step and layer.
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
+
+    def _tables(self, n: int, dtype: torch.dtype, device: torch.device):
+        cos = self._cos
+        if (
+            cos is None
+            or cos.shape[0] < n
+            or cos.dtype != dtype
+            or cos.device != device
+        ):
+            size = max(n, 256, 2 * cos.shape[0] if cos is not None else 0)
+            angles = torch.arange(size, dtype=torch.float64)[
+                :, None
+            ] * rope_frequencies(self.head_dim, self.base)
+            angles = angles.to(device)
+            self._cos, self._sin = (
+                torch.cos(angles).to(dtype),
+                torch.sin(angles).to(dtype),
+            )
+        return self._cos, self._sin
 
     def forward(
         self, x: torch.Tensor, positions: torch.Tensor | None = None
@@ -257,7 +293,17 @@ class RotaryEmbedding(nn.Module):
             )
         if positions is None:
             positions = torch.arange(x.shape[-2], device=x.device)
-        return apply_rope(x, positions, self.base, self.interleaved)
+        positions = _check_positions(positions)
+        if (
+            x.dim() < 2
+            or positions.dim() != 1
+            or positions.shape[0] != x.shape[-2]
+            or not positions.numel()
+            or int(positions.max()) >= self.TABLE_LIMIT
+        ):  # unusual shapes and far positions: the general function and its checks
+            return apply_rope(x, positions, self.base, self.interleaved)
+        cos, sin = self._tables(int(positions.max()) + 1, x.dtype, x.device)
+        return rotate_pairs(x, cos[positions], sin[positions], self.interleaved)
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, base={self.base:g}, interleaved={self.interleaved}"
