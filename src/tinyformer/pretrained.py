@@ -193,15 +193,18 @@ def load_hf_gpt2_weights(model, state_dict: Mapping[str, torch.Tensor]) -> None:
     load_converted(model, converted, "GPT-2")
 
 
-def gpt_from_hf_gpt2(hf_model):
-    """A ``GPT`` with the configuration and weights of a ``transformers`` GPT-2 model."""
+def _gpt_from_hf(hf_model, make_config, load_weights):
+    """A ``GPT`` built from ``hf_model``'s configuration, in its dtype, holding its weights."""
     from tinyformer.model import GPT
 
-    model = GPT(config_from_hf_gpt2(hf_model.config)).to(
-        next(hf_model.parameters()).dtype
-    )
-    load_hf_gpt2_weights(model, hf_model.state_dict())
+    model = GPT(make_config(hf_model.config)).to(next(hf_model.parameters()).dtype)
+    load_weights(model, hf_model.state_dict())
     return model
+
+
+def gpt_from_hf_gpt2(hf_model):
+    """A ``GPT`` with the configuration and weights of a ``transformers`` GPT-2 model."""
+    return _gpt_from_hf(hf_model, config_from_hf_gpt2, load_hf_gpt2_weights)
 
 
 # --- Llama -----------------------------------------------------------------------------
@@ -328,10 +331,4 @@ def load_hf_llama_weights(model, state_dict: Mapping[str, torch.Tensor]) -> None
 
 def gpt_from_hf_llama(hf_model):
     """A ``GPT`` with the configuration and weights of a ``transformers`` Llama model."""
-    from tinyformer.model import GPT
-
-    model = GPT(config_from_hf_llama(hf_model.config)).to(
-        next(hf_model.parameters()).dtype
-    )
-    load_hf_llama_weights(model, hf_model.state_dict())
-    return model
+    return _gpt_from_hf(hf_model, config_from_hf_llama, load_hf_llama_weights)
