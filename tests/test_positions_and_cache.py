@@ -111,7 +111,7 @@ def test_position_errors_name_the_problem():
     idx = torch.zeros(1, 3, dtype=torch.long)
     with pytest.raises(ValueError, match="one entry per token"):
         model(idx, positions=torch.arange(4))
-    with pytest.raises(ValueError, match="one entry per token"):
+    with pytest.raises(TypeError, match="must hold integers"):
         model(idx, positions=torch.arange(3.0))
     with pytest.raises(ValueError, match="beyond block_size=8"):
         model(idx, positions=torch.tensor([0, 1, 8]))

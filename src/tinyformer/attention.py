@@ -25,7 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinyformer._checks import check_positive_int
-from tinyformer.positional import RotaryEmbedding, alibi_bias, alibi_slopes
+from tinyformer.positional import (
+    RotaryEmbedding,
+    _check_positions,
+    alibi_bias,
+    alibi_slopes,
+)
 
 __all__ = [
     "causal_mask",
@@ -159,25 +164,21 @@ def scaled_dot_product_attention(
 
 
 def check_positions(positions: object, T: int, device: torch.device) -> torch.Tensor:
-    """``positions`` as a 1-D integer tensor of length ``T`` (one per token) on ``device``."""
+    """``positions`` as a 1-D tensor of ``T`` integer positions >= 0 (one per token) on ``device``."""
     if (
         not isinstance(positions, torch.Tensor)
         or positions.dim() != 1
         or positions.shape[0] != T
-        or positions.dtype.is_floating_point
-        or positions.dtype == torch.bool
     ):
         got = (
-            f"{tuple(positions.shape)} {positions.dtype}"
+            tuple(positions.shape)
             if isinstance(positions, torch.Tensor)
             else type(positions).__name__
         )
         raise ValueError(
-            f"positions must be a 1-D integer tensor with one entry per token ({T}), got {got}"
+            f"positions must be a 1-D tensor with one entry per token ({T}), got {got}"
         )
-    if (positions < 0).any():
-        raise ValueError("positions must be >= 0")
-    return positions.to(device)
+    return _check_positions(positions).to(device)  # integers, none negative
 
 
 class KVCache:
