@@ -157,3 +157,46 @@ def test_rotary_tables_give_exactly_what_apply_rope_computes():
                 got = rope(x.to(dtype), positions)
                 want = apply_rope(x.to(dtype), positions, 500.0, interleaved)
                 assert torch.equal(got, want)
+        # a range is the decoding step's shortcut: a slice of the same tables
+        for start in (0, 7, 300, 65530, 70000):  # crossing and past the table limit
+            positions = range(start, start + 40)
+            want = apply_rope(x, torch.arange(start, start + 40), 500.0, interleaved)
+            assert torch.equal(rope(x, positions), want)
+
+
+def test_rotary_range_positions_are_checked():
+    rope = RotaryEmbedding(8)
+    with pytest.raises(ValueError, match="count up by 1"):
+        rope(torch.randn(3, 8), range(6, 0, -2))
+    with pytest.raises(ValueError, match="T=3"):
+        rope(torch.randn(3, 8), range(4))
+    with pytest.raises(ValueError, match="shape \\(..., T, head_dim\\)"):
+        rope(torch.randn(8))
+
+
+def test_training_after_generate_works():
+    # generate runs in inference mode; the RoPE tables it builds and the ids it returns
+    # must still be usable by a later backward pass
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.tiny(position="rope"))
+    out = model.generate(torch.zeros(1, 1, dtype=torch.long), 20, temperature=0.0)
+    _, loss = model(out[:, :-1], out[:, 1:])
+    loss.backward()
+    assert model.wte.weight.grad is not None
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_one_token_step_still_masks_keys_cached_at_later_positions(fused):
+    # a step skips the causal mask only when every cached key sits before it
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 4, fused=fused).eval()
+    cache = KVCache()
+    with torch.no_grad():
+        layer(torch.randn(1, 3, 16), kv_cache=cache, positions=torch.tensor([5, 6, 7]))
+        assert not cache.in_order
+        x = torch.randn(1, 1, 16)
+        step = layer(x, kv_cache=cache)  # default position: 3, before every cached key
+        alone = layer(x)  # the token seeing only itself
+    torch.testing.assert_close(step, alone)
+    cache.truncate(0)
+    assert cache.in_order

@@ -30,6 +30,7 @@ from tinyformer.positional import (
     _check_positions,
     alibi_bias,
     alibi_slopes,
+    rotate_pairs,
 )
 
 __all__ = [
@@ -194,7 +195,8 @@ class KVCache:
     ``positions`` records where each cached token sits in its sequence (for ALiBi, whose
     bias needs the keys' positions). ``truncate(n)`` forgets everything after the first
     ``n`` positions without freeing memory: speculative decoding uses it to roll back
-    rejected guesses.
+    rejected guesses. ``in_order`` is true while slot ``i`` holds position ``i`` (every
+    append used the default positions): attention then skips a mask it knows is empty.
     """
 
     def __init__(self, capacity: int | None = None) -> None:
@@ -205,6 +207,7 @@ class KVCache:
         self._v: torch.Tensor | None = None
         self._positions: torch.Tensor | None = None
         self.length = 0
+        self.in_order = True
 
     @property
     def k(self) -> torch.Tensor | None:
@@ -247,7 +250,9 @@ class KVCache:
         T = k.shape[-2]
         if positions is None:
             positions = torch.arange(self.length, self.length + T, device=k.device)
-        elif positions.shape != (T,):
+        else:
+            self.in_order = False
+        if positions.shape != (T,):
             raise ValueError(
                 f"positions must have shape ({T},), one per new token, got {tuple(positions.shape)}"
             )
@@ -278,11 +283,13 @@ class KVCache:
                 f"truncate needs a length between 0 and the cached {self.length}, got {length!r}"
             )
         self.length = length
+        self.in_order = self.in_order or length == 0
 
     def reset(self) -> None:
         """Forget everything and free the buffers (a new batch may have another shape)."""
         self._k = self._v = self._positions = None
         self.length = 0
+        self.in_order = True
 
     def __repr__(self) -> str:
         return f"KVCache(length={self.length}, allocated={self.allocated})"
@@ -384,21 +391,28 @@ class MultiHeadAttention(nn.Module):
         k = self.k_proj(x).view(B, T, H_kv, D).transpose(1, 2)  # (B, H_kv, T, D)
         v = self.v_proj(x).view(B, T, H_kv, D).transpose(1, 2)
         default_positions = positions is None
-        if default_positions:
+        if default_positions:  # right after the cache: known without reading a tensor
             start = 0 if kv_cache is None else kv_cache.length
+            span = range(start, start + T)
             positions = torch.arange(start, start + T, device=x.device)
         else:
-            positions = check_positions(positions, T, x.device)
-        if self.rope is not None:
-            q, k = self.rope(q, positions), self.rope(k, positions)
+            positions = span = check_positions(positions, T, x.device)
+        if self.rope is not None:  # one table lookup serves queries and keys
+            cos, sin = self.rope.cos_sin(span, q.dtype, q.device)
+            q = rotate_pairs(q, cos, sin, self.rope.interleaved)
+            k = rotate_pairs(k, cos, sin, self.rope.interleaved)
         if kv_cache is not None:
-            k, v = kv_cache.append(k, v, positions)
+            k, v = kv_cache.append(k, v, None if default_positions else positions)
             key_positions = kv_cache.positions
         else:
             key_positions = positions
         T_k = k.shape[-2]
+        # one new token after keys 0 .. start-1 sees them all: no mask to build or apply
+        sees_all = (
+            T == 1 and default_positions and (kv_cache is None or kv_cache.in_order)
+        )
         mask = None
-        if self.causal:
+        if self.causal and not sees_all:
             mask = key_positions[None, :] <= positions[:, None]  # (T, T_k)
         if self.alibi:
             bias = alibi_bias(self.alibi_slopes, positions, key_positions).to(q.dtype)

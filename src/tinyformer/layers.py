@@ -198,14 +198,14 @@ class TransformerBlock(nn.Module):
         kv_cache: KVCache | None = None,
         positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        skip = 1.0 if self.residual else 0.0
+        def add(x, update):  # the skip connection, unless it is switched off
+            return x + update if self.residual else update
+
         if self.pre_norm:
-            x = skip * x + self.attn(
-                self.ln_1(x), kv_cache=kv_cache, positions=positions
-            )
-            return x if self.mlp is None else skip * x + self.mlp(self.ln_2(x))
-        x = self.ln_1(skip * x + self.attn(x, kv_cache=kv_cache, positions=positions))
-        return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
+            x = add(x, self.attn(self.ln_1(x), kv_cache=kv_cache, positions=positions))
+            return x if self.mlp is None else add(x, self.mlp(self.ln_2(x)))
+        x = self.ln_1(add(x, self.attn(x, kv_cache=kv_cache, positions=positions)))
+        return x if self.mlp is None else self.ln_2(add(x, self.mlp(x)))
 
 
 def init_weights(

@@ -93,8 +93,9 @@ class GPT(nn.Module):
             raise ValueError(
                 f"idx must have shape (B, T), got {tuple(idx.shape)}: use idx[None] for a single sequence"
             )
-        if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
-            bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        low, high = torch.aminmax(idx) if idx.numel() else (0, 0)  # one pass
+        if low < 0 or high >= self.config.vocab_size:
+            bad = int(low) if low < 0 else int(high)
             raise ValueError(
                 f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size}): "
                 "was the text encoded with the tokenizer this model was built for?"
@@ -215,17 +216,22 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            for _ in range(max_new_tokens):
-                if caches is None:
-                    logits, _ = self(idx[:, -window:])
-                elif caches[0].length == 0 or caches[0].length >= window:
-                    for cache in caches:  # (re)fill the caches from the window
-                        cache.truncate(0)
-                    logits, _ = self(idx[:, -window:], kv_caches=caches)
-                else:
-                    logits, _ = self(idx[:, -1:], kv_caches=caches)
-                next_id = sample(logits[:, -1, :], temperature, top_k, top_p, generator)
-                idx = torch.cat([idx, next_id[:, None].to(idx.dtype)], dim=1)
+            # inference mode is no_grad minus the autograd bookkeeping that each of a
+            # decoding step's many small operations would otherwise pay for
+            with torch.inference_mode():
+                for _ in range(max_new_tokens):
+                    if caches is None:
+                        logits, _ = self(idx[:, -window:])
+                    elif caches[0].length == 0 or caches[0].length >= window:
+                        for cache in caches:  # (re)fill the caches from the window
+                            cache.truncate(0)
+                        logits, _ = self(idx[:, -window:], kv_caches=caches)
+                    else:
+                        logits, _ = self(idx[:, -1:], kv_caches=caches)
+                    next_id = sample(
+                        logits[:, -1, :], temperature, top_k, top_p, generator
+                    )
+                    idx = torch.cat([idx, next_id[:, None].to(idx.dtype)], dim=1)
         finally:
             self.train(was_training)
-        return idx
+        return idx.clone()  # outside inference mode: an ordinary tensor again

@@ -270,40 +270,78 @@ class RotaryEmbedding(nn.Module):
             or cos.device != device
         ):
             size = max(n, 256, 2 * cos.shape[0] if cos is not None else 0)
-            angles = torch.arange(size, dtype=torch.float64)[
-                :, None
-            ] * rope_frequencies(self.head_dim, self.base)
-            angles = angles.to(device)
-            self._cos, self._sin = (
-                torch.cos(angles).to(dtype),
-                torch.sin(angles).to(dtype),
-            )
+            # ordinary tensors even when built during generation (inference mode): a
+            # later training step saves them for its backward pass
+            with torch.inference_mode(False):
+                angles = torch.arange(size, dtype=torch.float64)[
+                    :, None
+                ] * rope_frequencies(self.head_dim, self.base)
+                angles = angles.to(device)
+                self._cos, self._sin = (
+                    torch.cos(angles).to(dtype),
+                    torch.sin(angles).to(dtype),
+                )
         return self._cos, self._sin
 
+    def cos_sin(
+        self,
+        positions: torch.Tensor | range,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin ``(T, head_dim/2)`` of every pair's angle at ``positions``.
+
+        ``positions`` is a tensor ``(T,)`` or a ``range``. A decoding step knows its
+        positions are ``range(start, start + T)``: its rows are then a slice of the
+        tables, with no lookup and no reading the largest position back from a tensor
+        (per layer and step, that costs more than the rotation). Queries and keys share
+        one call.
+        """
+        if isinstance(positions, range):
+            if positions.step != 1 or positions.start < 0:
+                raise ValueError(
+                    f"a range of positions must count up by 1 from >= 0, got {positions}"
+                )
+            first, last = positions.start, positions.stop - 1
+        else:
+            positions = _check_positions(positions)
+            if positions.dim() != 1:
+                raise ValueError(
+                    f"positions must be 1-D (T,), got shape {tuple(positions.shape)}"
+                )
+            first, last = 0, int(positions.max()) if positions.numel() else -1
+        if last >= self.TABLE_LIMIT:  # far positions: computed directly, not tabulated
+            if isinstance(positions, range):
+                positions = torch.arange(first, last + 1, device=device)
+            angles = positions.to(torch.float64)[:, None] * rope_frequencies(
+                self.head_dim, self.base
+            ).to(device)
+            return torch.cos(angles).to(dtype), torch.sin(angles).to(dtype)
+        cos, sin = self._tables(last + 1, dtype, torch.device(device))
+        if isinstance(positions, range):
+            return cos[first : last + 1], sin[first : last + 1]
+        return cos[positions], sin[positions]
+
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor | None = None
+        self, x: torch.Tensor, positions: torch.Tensor | range | None = None
     ) -> torch.Tensor:
-        if (
-            isinstance(x, torch.Tensor)
-            and x.dim() >= 1
-            and x.shape[-1] != self.head_dim
-        ):
+        if not isinstance(x, torch.Tensor) or x.dim() < 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"RotaryEmbedding expects x of shape (..., T, head_dim), got {shape}"
+            )
+        if x.shape[-1] != self.head_dim:
             raise ValueError(
                 f"RotaryEmbedding(head_dim={self.head_dim}) got x with last dimension {x.shape[-1]}"
             )
         if positions is None:
-            positions = torch.arange(x.shape[-2], device=x.device)
-        positions = _check_positions(positions)
-        if (
-            x.dim() < 2
-            or positions.dim() != 1
-            or positions.shape[0] != x.shape[-2]
-            or not positions.numel()
-            or int(positions.max()) >= self.TABLE_LIMIT
-        ):  # unusual shapes and far positions: the general function and its checks
-            return apply_rope(x, positions, self.base, self.interleaved)
-        cos, sin = self._tables(int(positions.max()) + 1, x.dtype, x.device)
-        return rotate_pairs(x, cos[positions], sin[positions], self.interleaved)
+            positions = range(x.shape[-2])
+        if len(positions) != x.shape[-2]:
+            raise ValueError(
+                f"positions has {len(positions)} entries but x has T={x.shape[-2]} (x.shape[-2])"
+            )
+        cos, sin = self.cos_sin(positions, x.dtype, x.device)
+        return rotate_pairs(x, cos, sin, self.interleaved)
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, base={self.base:g}, interleaved={self.interleaved}"

@@ -120,50 +120,54 @@ def generate_speculative(
 
     try:
         goal = len(seq) + max_new_tokens
-        while len(seq) < goal:
-            start = len(seq)
-            # 1. the draft proposes k tokens, one pass each (its cache lags by a token or two)
-            pending = seq[draft_caches[0].length :]
-            guesses, draft_probs = [], []
-            for _ in range(k):
-                logits, _ = draft(
-                    torch.tensor([pending], device=idx.device), kv_caches=draft_caches
+        with torch.inference_mode():  # as in GPT.generate: a fair comparison
+            while len(seq) < goal:
+                start = len(seq)
+                # 1. the draft proposes k tokens, one pass each
+                #    (its cache lags by a token or two)
+                pending = seq[draft_caches[0].length :]
+                guesses, draft_probs = [], []
+                for _ in range(k):
+                    logits, _ = draft(
+                        torch.tensor([pending], device=idx.device),
+                        kv_caches=draft_caches,
+                    )
+                    draft_passes += 1
+                    q = shaped(logits[0, -1])
+                    guesses.append(draw(q))
+                    draft_probs.append(q)
+                    pending = guesses[-1:]
+                # 2. the target scores all k guesses in one pass
+                fresh = seq[target_caches[0].length :] + guesses
+                logits, _ = target(
+                    torch.tensor([fresh], device=idx.device), kv_caches=target_caches
                 )
-                draft_passes += 1
-                q = shaped(logits[0, -1])
-                guesses.append(draw(q))
-                draft_probs.append(q)
-                pending = guesses[-1:]
-            # 2. the target scores all k guesses in one pass
-            fresh = seq[target_caches[0].length :] + guesses
-            logits, _ = target(
-                torch.tensor([fresh], device=idx.device), kv_caches=target_caches
-            )
-            target_passes += 1
-            target_probs = shaped(logits[0, -(k + 1) :])  # (k + 1, V)
-            # 3. keep guesses while the target agrees often enough; fix the first refusal
-            kept = 0
-            for i, (x, q) in enumerate(zip(guesses, draft_probs)):
-                checked += 1
-                p = target_probs[i]
-                u = torch.rand((), generator=generator)
-                if u < torch.clamp(p[x] / q[x], max=1.0):
-                    kept += 1
-                    continue
-                residual = torch.clamp(p - q, min=0.0)
-                total = residual.sum()
-                next_token = draw(residual / total if total > 0 else p)
-                break
-            else:
-                next_token = draw(target_probs[k])  # all k kept: one more for free
-            proposed += k
-            accepted += kept
-            seq += guesses[:kept] + [next_token]
-            # 4. roll both caches back to the kept tokens
-            for cache in target_caches:
-                cache.truncate(start + kept)
-            for cache in draft_caches:
-                cache.truncate(min(cache.length, start + kept))
+                target_passes += 1
+                target_probs = shaped(logits[0, -(k + 1) :])  # (k + 1, V)
+                # 3. keep guesses while the target agrees often enough;
+                #    fix the first refusal
+                kept = 0
+                for i, (x, q) in enumerate(zip(guesses, draft_probs)):
+                    checked += 1
+                    p = target_probs[i]
+                    u = torch.rand((), generator=generator)
+                    if u < torch.clamp(p[x] / q[x], max=1.0):
+                        kept += 1
+                        continue
+                    residual = torch.clamp(p - q, min=0.0)
+                    total = residual.sum()
+                    next_token = draw(residual / total if total > 0 else p)
+                    break
+                else:
+                    next_token = draw(target_probs[k])  # all k kept: one more for free
+                proposed += k
+                accepted += kept
+                seq += guesses[:kept] + [next_token]
+                # 4. roll both caches back to the kept tokens
+                for cache in target_caches:
+                    cache.truncate(start + kept)
+                for cache in draft_caches:
+                    cache.truncate(min(cache.length, start + kept))
         tokens = torch.tensor([seq[:goal]], dtype=idx.dtype, device=idx.device)
     finally:
         target.train(modes[0])
