@@ -189,3 +189,20 @@ def test_encoder_input_errors():
         encoder(torch.tensor([[1, 2]]), attention_mask=torch.tensor([[1, 1, 1]]))
     with pytest.raises(TypeError, match="EncoderConfig"):
         Encoder(object())
+
+
+def test_rotary_encoder_has_no_position_table_and_still_ignores_padding():
+    config = EncoderConfig(
+        vocab_size=50, n_positions=16, n_layer=2, n_head=2, n_embd=32, position="rope"
+    )
+    torch.manual_seed(0)
+    encoder = Encoder(config).eval()
+    assert encoder.wpe is None and encoder.blocks[0].attn.rope is not None
+    ids = torch.randint(1, 50, (2, 6))
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    with torch.no_grad():
+        batch = encoder(ids, mask)
+        alone = encoder(ids[1:, :4])
+    torch.testing.assert_close(batch[1, :4], alone[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="position must be one of"):
+        EncoderConfig(position="sinusoidal")

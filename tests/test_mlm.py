@@ -96,3 +96,46 @@ def test_bad_arguments():
         mask_tokens(ids.float(), mask_id=MASK, vocab_size=V)
     with pytest.raises(ValueError, match="attention_mask must have the shape"):
         mask_tokens(ids, mask_id=MASK, vocab_size=V, attention_mask=ids[:, :3])
+
+
+def test_objective_trains_an_encoder_with_the_gpt_loop_and_the_score_is_repeatable():
+    from tinyformer.mlm import MaskedLMObjective, masked_lm_score
+    from tinyformer.training import TrainConfig, train
+
+    # a text where every masked letter is given away by its neighbours
+    data = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 400)
+    config = EncoderConfig(
+        vocab_size=9, n_positions=16, n_layer=1, n_head=2, n_embd=32, position="rope"
+    )
+    torch.manual_seed(0)
+    model = EncoderForMaskedLM(config)
+    before = masked_lm_score(model, data, 16, mask_id=8)
+    assert before == masked_lm_score(model, data, 16, mask_id=8)  # same masks
+    run = TrainConfig(batch_size=8, context=16, max_steps=300, max_lr=1e-2)
+    train(MaskedLMObjective(model, mask_id=8), data, None, run, quiet=True)
+    loss, accuracy = masked_lm_score(model, data, 16, mask_id=8)
+    assert before[0] > 2.0 and before[1] < 0.3
+    assert loss < 0.6 and accuracy > 0.8
+
+
+def test_masked_lm_score_is_the_loss_on_the_chosen_positions():
+    from tinyformer.mlm import masked_lm_score
+
+    config = EncoderConfig(vocab_size=12, n_positions=8, n_layer=1, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    model = EncoderForMaskedLM(config).eval()
+    data = torch.randint(0, 11, (40,))
+    loss, accuracy = masked_lm_score(model, data, 8, mask_id=11, seed=3)
+    inputs, labels = mask_tokens(
+        data.view(5, 8),
+        mask_id=11,
+        vocab_size=12,
+        generator=torch.Generator().manual_seed(3),
+    )
+    with torch.no_grad():
+        logits, expected = model(inputs, labels=labels)
+    chosen = labels != IGNORE
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+    assert accuracy == pytest.approx(
+        float((logits[chosen].argmax(-1) == labels[chosen]).float().mean())
+    )

@@ -47,10 +47,12 @@ __all__ = [
 class EncoderConfig:
     """The shape of a BERT-style encoder (defaults: BERT-base, uncased vocabulary).
 
-    ``n_positions`` is the longest input (learned position embeddings);
-    ``type_vocab_size`` the number of segment types (2: sentence A and sentence B);
-    ``ffn_hidden`` the feed-forward width (``None``: ``4 * n_embd``); ``norm_eps`` the
-    LayerNorm epsilon (BERT uses 1e-12).
+    ``n_positions`` is the longest input; ``position`` is ``"learned"`` (BERT's table
+    of absolute positions) or ``"rope"`` (rotary positions inside attention, as in
+    chapter 3: no table, and neighbours are easy to find from the start, which a small
+    encoder trained for a minute needs); ``type_vocab_size`` the number of segment types
+    (2: sentence A and sentence B); ``ffn_hidden`` the feed-forward width (``None``:
+    ``4 * n_embd``); ``norm_eps`` the LayerNorm epsilon (BERT uses 1e-12).
     """
 
     vocab_size: int = 30522
@@ -62,15 +64,22 @@ class EncoderConfig:
     ffn_hidden: int | None = None
     dropout: float = 0.1
     norm_eps: float = 1e-12
+    position: str = "learned"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_positions", "type_vocab_size"):
             check_positive_int(f"EncoderConfig.{name}", getattr(self, name))
+        if self.position not in ("learned", "rope"):
+            raise ValueError(
+                "EncoderConfig.position must be one of ['learned', 'rope'], "
+                f"got {self.position!r}"
+            )
         self.block_config()  # the blocks' own checks (widths, heads, dropout, eps)
 
     def block_config(self) -> GPTConfig:
         """The :class:`GPTConfig` every block is built from: post-norm LayerNorm blocks
-        with biases and the exact GELU; positions are added once, below the blocks."""
+        with biases and the exact GELU; learned positions are added once, below the
+        blocks, rotary ones inside every block's attention."""
         return GPTConfig(
             vocab_size=self.vocab_size,
             block_size=self.n_positions,
@@ -82,7 +91,7 @@ class EncoderConfig:
             bias=True,
             norm="layernorm",
             ffn="gelu_exact",
-            position="none",
+            position="rope" if self.position == "rope" else "none",
             norm_position="post",
             norm_eps=self.norm_eps,
         )
@@ -109,7 +118,11 @@ class Encoder(nn.Module):
         self.config = config
         C = config.n_embd
         self.wte = nn.Embedding(config.vocab_size, C)
-        self.wpe = LearnedPositionalEmbedding(config.n_positions, C)
+        self.wpe = (
+            LearnedPositionalEmbedding(config.n_positions, C)
+            if config.position == "learned"
+            else None
+        )
         self.wtt = nn.Embedding(config.type_vocab_size, C)
         self.ln_emb = LayerNorm(C, eps=config.norm_eps)
         self.drop = nn.Dropout(config.dropout)
@@ -139,8 +152,9 @@ class Encoder(nn.Module):
                 f"token_type_ids must have the shape of input_ids {(B, T)}, "
                 f"got {tuple(token_type_ids.shape)}"
             )
-        positions = torch.arange(T, device=input_ids.device)
-        x = self.wte(input_ids) + self.wpe(positions) + self.wtt(token_type_ids)
+        x = self.wte(input_ids) + self.wtt(token_type_ids)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=input_ids.device))
         return self.drop(self.ln_emb(x))
 
     def forward(

@@ -24,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from tinyformer._checks import check_positive_int
 
-__all__ = ["IGNORE", "mask_tokens"]
+__all__ = ["IGNORE", "mask_tokens", "MaskedLMObjective", "masked_lm_score"]
 
 IGNORE = -100  # the label of a position the loss skips (cross_entropy's ignore_index)
 
@@ -85,3 +87,89 @@ def mask_tokens(
     inputs[to_random] = random_ids[to_random]
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
     return inputs, labels
+
+
+class MaskedLMObjective(nn.Module):
+    """Lets :func:`tinyformer.training.train` pretrain an encoder with masked-LM.
+
+    ``train`` hands its model windows of the text ``x`` and their next tokens ``y``; this
+    wrapper ignores ``y``, masks ``x`` with :func:`mask_tokens` (its own seeded generator,
+    so a run is reproducible) and returns ``model(inputs, labels=labels)``: the logits and
+    the loss on the chosen positions. Everything else in the loop (schedule, clipping,
+    checkpoints) is the GPT's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        mask_id: int,
+        special_ids: Iterable[int] = (),
+        probability: float = 0.15,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.config = model.config  # train() reads vocab_size from it
+        self.mask_id, self.special_ids = mask_id, tuple(special_ids)
+        self.probability = probability
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, labels = mask_tokens(
+            x,
+            mask_id=self.mask_id,
+            vocab_size=self.config.vocab_size,
+            special_ids=self.special_ids,
+            probability=self.probability,
+            generator=self.generator,
+        )
+        return self.model(inputs.to(x.device), labels=labels.to(x.device))
+
+
+@torch.no_grad()
+def masked_lm_score(
+    model: nn.Module,
+    data: torch.Tensor,
+    context: int,
+    mask_id: int,
+    special_ids: Iterable[int] = (),
+    probability: float = 0.15,
+    seed: int = 1234,
+    batch_size: int = 64,
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` of a masked-LM ``model`` over all of ``data`` (1-D ids):
+    cross-entropy in nats and the share of chosen tokens predicted exactly, in
+    non-overlapping windows of ``context`` tokens, with the same masks on every call
+    (``seed``), in eval mode (restored afterwards)."""
+    n = (len(data) // context) * context
+    if n == 0:
+        raise ValueError(f"data has {len(data)} tokens, fewer than context={context}")
+    windows = data[:n].view(-1, context)
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        for i in range(0, len(windows), batch_size):
+            x = windows[i : i + batch_size]
+            inputs, labels = mask_tokens(
+                x,
+                mask_id=mask_id,
+                vocab_size=model.config.vocab_size,
+                special_ids=special_ids,
+                probability=probability,
+                generator=generator,
+            )
+            logits, _ = model(inputs)
+            chosen = labels != IGNORE
+            picked = logits[chosen].float()
+            total_loss += float(
+                F.cross_entropy(picked, labels[chosen], reduction="sum")
+            )
+            correct += int((picked.argmax(dim=-1) == labels[chosen]).sum())
+            count += int(chosen.sum())
+    finally:
+        model.train(was_training)
+    return total_loss / count, correct / count
