@@ -5,13 +5,26 @@ a tiny model that learns to reverse strings, and clear errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from tinyformer.attention import KVCache, causal_mask
 from tinyformer.config import GPTConfig
-from tinyformer.seq2seq import CrossAttention, DecoderBlock
+from tinyformer.positional import sinusoidal_encoding
+from tinyformer.seq2seq import CrossAttention, DecoderBlock, Seq2Seq, Seq2SeqConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The models here are tiny: a second thread only adds synchronisation, which costs
+    milliseconds per operation when the machine's cores are busy with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def gen(seed=0):
@@ -184,3 +197,125 @@ def test_decoder_block_is_causal_and_caches_step_by_step():
     ]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-6, rtol=1e-5)
     assert self_cache.length == 6 and cross_cache.length == 4
+
+
+# --- the whole model against torch.nn.Transformer -----------------------------------------
+
+
+def small_config(**changes):
+    settings = dict(
+        src_vocab_size=23,
+        tgt_vocab_size=19,
+        max_src_len=12,
+        max_tgt_len=10,
+        n_encoder_layer=3,  # different depths, so a swapped stack would show
+        n_decoder_layer=2,
+        n_head=4,
+        n_embd=32,
+        ffn_hidden=48,
+        dropout=0.0,
+        share_embeddings=False,
+    )
+    settings.update(changes)
+    return Seq2SeqConfig(**settings)
+
+
+def torch_transformer(model: Seq2Seq, activation: str) -> nn.Transformer:
+    """A torch.nn.Transformer of the model's shape holding the model's weights."""
+    c = model.config
+    with warnings.catch_warnings():  # norm_first=True: "nested tensors unused", fine
+        warnings.simplefilter("ignore", UserWarning)
+        ref = nn.Transformer(
+            c.n_embd,
+            c.n_head,
+            c.n_encoder_layer,
+            c.n_decoder_layer,
+            c.ffn_hidden,
+            dropout=0.0,
+            activation=activation,
+            batch_first=True,
+            norm_first=c.norm_position == "pre",
+        )
+    ref = ref.to(next(model.parameters()).dtype).eval()
+    for layer, block in zip(ref.encoder.layers, model.encoder_blocks, strict=True):
+        copy_attention(layer.self_attn, block.attn)
+        copy_ffn_and_norms(layer, block, 2)
+    for layer, block in zip(ref.decoder.layers, model.decoder_blocks, strict=True):
+        copy_decoder_layer(layer, block)
+    copy_linear_or_norm(ref.encoder.norm, model.encoder_norm)
+    copy_linear_or_norm(ref.decoder.norm, model.decoder_norm)
+    return ref
+
+
+def padded_source(vocab, lengths, S, seed=0):
+    src = torch.randint(1, vocab, (len(lengths), S), generator=gen(seed))
+    mask = padding_mask(lengths, S)
+    return src.masked_fill(mask == 0, 0), mask
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("norm_position", ["pre", "post"])
+@pytest.mark.parametrize("ffn,activation", [("relu", "relu"), ("gelu_exact", "gelu")])
+def test_stacks_match_torch_transformer(ffn, activation, norm_position, dtype, tol):
+    torch.manual_seed(5)
+    config = small_config(ffn=ffn, norm_position=norm_position)
+    model = perturb(Seq2Seq(config)).to(dtype).eval()
+    ref = torch_transformer(model, activation)
+    src, src_mask = padded_source(23, [9, 4, 6], 9)
+    tgt = torch.randint(0, 19, (3, 7), generator=gen(6))
+    x, y = model.embed_source(src), model.embed_target(tgt)
+    with torch.no_grad():
+        memory = model.run_encoder(x, src_mask)
+        got = model.run_decoder(y, memory, src_mask)
+    # with autograd on, PyTorch takes its plain path (no fused kernel, no nested tensors,
+    # which would zero the padded positions of the memory)
+    pad = src_mask == 0  # torch: True = padding
+    want_memory = ref.encoder(x, src_key_padding_mask=pad)
+    want = ref(
+        x,
+        y,
+        tgt_mask=~causal_mask(7),  # torch: True = may NOT attend
+        src_key_padding_mask=pad,
+        memory_key_padding_mask=pad,
+    )
+    torch.testing.assert_close(memory, want_memory.detach(), atol=tol, rtol=tol)
+    torch.testing.assert_close(got, want.detach(), atol=tol, rtol=tol)
+    # the comparison started after the embeddings and stopped before the head
+    logits, _ = model(src, tgt, src_mask)
+    torch.testing.assert_close(logits, model.lm_head(want.detach()), atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+def test_embeddings_parameters_and_tying(position):
+    config = small_config(position=position)
+    model = Seq2Seq(config)
+    ref = torch_transformer(model, "relu")
+    C = config.n_embd
+    tables = (23 + 19) * C + (19 * C if not config.tie_weights else 0)
+    if position == "learned":
+        tables += (12 + 10) * C
+    assert model.num_parameters() == sum(p.numel() for p in ref.parameters()) + tables
+    assert model.lm_head.weight is model.tgt_embed.weight
+    ids = torch.tensor([[3, 7, 1]])
+    if position == "sinusoidal":
+        src_pe = tgt_pe = sinusoidal_encoding(5, C)
+    else:
+        src_pe, tgt_pe = model.src_pos.weight.detach(), model.tgt_pos.weight.detach()
+    want = model.src_embed.weight[ids] * C**0.5 + src_pe[:3]
+    torch.testing.assert_close(model.embed_source(ids), want)
+    # a target continuing a cache sits at positions offset, offset + 1, ...
+    want = model.tgt_embed.weight[ids] * C**0.5 + tgt_pe[2:5]
+    torch.testing.assert_close(model.embed_target(ids, offset=2), want)
+
+
+def test_shared_embeddings_and_unscaled_embeddings():
+    model = Seq2Seq(
+        small_config(tgt_vocab_size=23, share_embeddings=True, scale_embeddings=False)
+    )
+    assert model.src_embed is model.tgt_embed
+    assert model.lm_head.weight is model.src_embed.weight
+    separate = Seq2Seq(small_config(tgt_vocab_size=23))
+    assert separate.num_parameters() - model.num_parameters() == 23 * 32
+    ids = torch.tensor([[4, 5]])
+    pe = sinusoidal_encoding(2, 32)
+    torch.testing.assert_close(model.embed_source(ids), model.src_embed(ids) + pe)

@@ -11,152 +11,234 @@ sequence out, the two joined by cross-attention.
   keys and values once per source and keeps them in a :class:`~tinyformer.attention.KVCache`;
   the self-attention caches grow by one token per step, as in the GPT.
 
-Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``C`` width.
+:class:`Seq2Seq` is the whole model and :class:`Seq2SeqConfig` its shape (defaults: the
+paper's base model); the config lives in :mod:`tinyformer.seq2seq_config` and the
+decoder's parts in :mod:`tinyformer.cross_attention`, all re-exported here. Shapes:
+``B`` batch, ``S`` source length, ``T`` target length, ``C`` width (``n_embd``), ``V``
+target vocabulary.
+
+>>> config = Seq2SeqConfig(src_vocab_size=20, n_encoder_layer=1, n_decoder_layer=1,
+...                        n_head=2, n_embd=16)
+>>> model = Seq2Seq(config)
+>>> logits, _ = model(torch.tensor([[3, 4, 5]]), torch.tensor([[1, 5]]))
+>>> tuple(logits.shape)
+(1, 2, 20)
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from tinyformer.attention import KVCache, MultiHeadAttention, hide_padding
-from tinyformer.config import GPTConfig
-from tinyformer.layers import make_ffn, make_norm
+from tinyformer.attention import KVCache, hide_padding
+from tinyformer.cross_attention import CrossAttention, DecoderBlock
+from tinyformer.encoder import Encoder
+from tinyformer.layers import TransformerBlock, init_weights, make_norm
+from tinyformer.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+)
+from tinyformer.seq2seq_config import Seq2SeqConfig
 
-__all__ = ["CrossAttention", "DecoderBlock"]
+__all__ = ["CrossAttention", "DecoderBlock", "Seq2SeqConfig", "Seq2Seq"]
 
 
-class CrossAttention(MultiHeadAttention):
-    """Multi-head attention from one sequence to another: ``(B, T, C), (B, S, C) -> (B, T, C)``.
+class Seq2Seq(nn.Module):
+    """Source ids ``(B, S)`` and target ids ``(B, T)`` -> next-token logits ``(B, T, V)``.
 
-    Queries come from ``x`` (the decoder's stream), keys and values from ``memory`` (the
-    encoder's output). There is no causal mask (the whole source is known before the
-    first target token) and no positions (the memory already carries them). The
-    projections, the heads and the attention itself are those of
-    :class:`~tinyformer.attention.MultiHeadAttention`; with ``fused=False`` the last
-    call's weights ``(B, H, T, S)`` are kept in ``last_weights``: the cross-attention map.
+    ``encode`` runs the encoder once per source; ``decode`` runs the decoder on target
+    tokens against that memory (with caches, on the new tokens only); ``forward`` does
+    both for training. ``embed_source`` /
+    ``run_encoder`` and ``embed_target`` / ``run_decoder`` split each half at the
+    embeddings, where the book (and the tests, against ``torch.nn.Transformer``) start.
+
+    Both stacks end in a LayerNorm, ``encoder_norm`` and ``decoder_norm``, as in
+    ``torch.nn.Transformer``. A pre-norm stack needs it (its residual stream is never
+    normalized otherwise). A post-norm block already ends in a norm, so there the extra
+    one only adds a learned rescaling (2C parameters); it is kept so both variants have
+    the same parts as PyTorch's model and can be checked weight for weight.
+
+    Weights start as in BERT: N(0, 0.02), biases 0, norms 1, without the GPT's depth
+    scaling of the residual projections (post-norm renormalizes the stream anyway).
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        n_kv_heads: int | None = None,
-        bias: bool = True,
-        dropout: float = 0.0,
-        fused: bool = True,
-    ) -> None:
-        super().__init__(
-            d_model, n_heads, n_kv_heads, bias, dropout, causal=False, fused=fused
-        )
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        memory: torch.Tensor,
-        memory_mask: torch.Tensor | None = None,
-        kv_cache: KVCache | None = None,
-    ) -> torch.Tensor:
-        """``x (B, T, C)`` attends to ``memory (B, S, C)``; returns ``(B, T, C)``.
-
-        ``memory_mask (B, S)``: True (or 1) for real source tokens, False (or 0) for
-        padding, which no query may see. With ``kv_cache`` the memory's keys and values
-        are computed on the first call (the cache is empty) and read back on every later
-        one, so ``memory`` is not projected again: call ``kv_cache.reset()`` before
-        attending to a new source (a source of another shape is refused; one of the
-        same shape cannot be told apart and would silently reuse the old keys).
-        """
-        self._check_input("x", x)
-        self._check_input("memory", memory)
-        B, T, _ = x.shape
-        S = memory.shape[1]
-        if memory.shape[0] != B:
-            raise ValueError(
-                f"x has {B} sequences but memory has {memory.shape[0]}: each target "
-                "attends to its own source, so the batch sizes must match"
-            )
-        H, H_kv, D = self.n_heads, self.n_kv_heads, self.head_dim
-        q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        if kv_cache is not None and kv_cache.length:
-            k, v = kv_cache.k, kv_cache.v  # this source's keys, projected earlier
-            if k.shape[0] != B or k.shape[2] != S:
-                raise ValueError(
-                    f"kv_cache holds keys for {k.shape[0]} sources of {k.shape[2]} "
-                    f"tokens, but memory is {tuple(memory.shape[:2])}: call "
-                    "kv_cache.reset() before attending to a new source"
-                )
-        else:
-            k = self.k_proj(memory).view(B, S, H_kv, D).transpose(1, 2)
-            v = self.v_proj(memory).view(B, S, H_kv, D).transpose(1, 2)
-            if kv_cache is not None:
-                kv_cache.append(k, v)
-        mask = None if memory_mask is None else hide_padding(None, memory_mask, B, S)
-        return self.attend(q, k, v, mask)
-
-
-class DecoderBlock(nn.Module):
-    """One decoder block: causal self-attention, cross-attention to the memory, then the
-    feed-forward net, each wrapped in a residual connection.
-
-    ``config.norm_position`` picks where the norms ``ln_1, ln_2, ln_3`` sit::
-
-        pre-norm:   x = x + attn(ln_1(x))
-                    x = x + cross_attn(ln_2(x), memory)
-                    x = x + mlp(ln_3(x))
-        post-norm:  x = ln_1(x + attn(x))
-                    x = ln_2(x + cross_attn(x, memory))
-                    x = ln_3(x + mlp(x))
-
-    Positions are added to the embeddings below the blocks, so ``config.position`` must
-    be ``"learned"``, ``"sinusoidal"`` or ``"none"`` (RoPE and ALiBi act inside
-    attention and are not wired into cross-attention).
-    """
-
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
-        if not isinstance(config, GPTConfig):
+        if not isinstance(config, Seq2SeqConfig):
             raise TypeError(
-                f"DecoderBlock needs a GPTConfig, got {type(config).__name__}"
+                f"Seq2Seq needs a Seq2SeqConfig, got {type(config).__name__}"
             )
-        if config.position in ("rope", "alibi"):
-            raise ValueError(
-                f"DecoderBlock adds no positions inside attention, got position="
-                f"{config.position!r}: use 'learned', 'sinusoidal' (added to the "
-                "embeddings) or 'none'"
-            )
-        self.pre_norm = config.norm_position == "pre"
-        heads = dict(
-            n_kv_heads=config.n_kv_head, bias=config.bias, dropout=config.dropout
+        self.config = config
+        C = config.n_embd
+        self.src_embed = nn.Embedding(config.src_vocab_size, C)
+        self.tgt_embed = (
+            self.src_embed
+            if config.share_embeddings
+            else nn.Embedding(config.tgt_vocab_size, C)
         )
-        self.ln_1 = make_norm(config)
-        self.attn = MultiHeadAttention(config.n_embd, config.n_head, **heads)
-        self.ln_2 = make_norm(config)
-        self.cross_attn = CrossAttention(config.n_embd, config.n_head, **heads)
-        self.ln_3 = make_norm(config) if config.ffn != "none" else None
-        self.mlp = make_ffn(config)
+        if config.position == "learned":
+            self.src_pos = LearnedPositionalEmbedding(config.max_src_len, C)
+            self.tgt_pos = LearnedPositionalEmbedding(config.max_tgt_len, C)
+        else:
+            self.src_pos = self.tgt_pos = SinusoidalPositionalEncoding(C)
+        self.embed_scale = math.sqrt(C) if config.scale_embeddings else 1.0
+        self.drop = nn.Dropout(config.dropout)
+        blocks = config.block_config()
+        self.encoder_blocks = nn.ModuleList(
+            TransformerBlock(blocks, causal=False)
+            for _ in range(config.n_encoder_layer)
+        )
+        self.encoder_norm = make_norm(blocks)
+        self.decoder_blocks = nn.ModuleList(
+            DecoderBlock(blocks) for _ in range(config.n_decoder_layer)
+        )
+        self.decoder_norm = make_norm(blocks)
+        self.lm_head = nn.Linear(C, config.tgt_vocab_size, bias=False)
+        init_weights(self, blocks.n_layer, scale_residual=False)
+        if config.tie_weights:
+            self.lm_head.weight = self.tgt_embed.weight
 
-    def forward(
+    def num_parameters(self) -> int:
+        """Trainable numbers; a matrix shared by embeddings and head is counted once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def new_caches(self, capacity: int | None = None) -> list[tuple[KVCache, KVCache]]:
+        """A ``(self_cache, cross_cache)`` pair of empty caches per decoder block, for
+        :meth:`decode`. The self-attention caches get room for ``capacity`` tokens
+        (default ``max_tgt_len``); the cross-attention ones take the source's size."""
+        capacity = self.config.max_tgt_len if capacity is None else capacity
+        return [(KVCache(capacity), KVCache()) for _ in self.decoder_blocks]
+
+    def _embed(
+        self,
+        name: str,
+        ids: torch.Tensor,
+        embed: nn.Embedding,
+        pos: nn.Module,
+        offset: int,
+        limit: int,
+    ) -> torch.Tensor:
+        Encoder._check_ids(name, ids, embed.num_embeddings)  # (B, T), ids in range
+        T = ids.shape[1]
+        if T == 0:
+            raise ValueError(f"{name} must hold at least one token per row, got T=0")
+        if self.config.position == "learned" and offset + T > limit:
+            raise ValueError(
+                f"{name} reaches position {offset + T - 1}, beyond the {limit} learned "
+                f"positions (max_{name}_len={limit}): shorten it or build the model "
+                "with a larger max length"
+            )
+        positions = torch.arange(offset, offset + T, device=ids.device)
+        return self.drop(embed(ids) * self.embed_scale + pos(positions))
+
+    def embed_source(self, src: torch.Tensor) -> torch.Tensor:
+        """Source ids ``(B, S)`` -> embeddings plus positions ``0 .. S-1``: ``(B, S, C)``."""
+        limit = self.config.max_src_len
+        return self._embed("src", src, self.src_embed, self.src_pos, 0, limit)
+
+    def embed_target(self, tgt: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Target ids ``(B, T)`` -> embeddings plus positions ``offset ..``: ``(B, T, C)``."""
+        limit = self.config.max_tgt_len
+        return self._embed("tgt", tgt, self.tgt_embed, self.tgt_pos, offset, limit)
+
+    @staticmethod
+    def _check_mask(mask: torch.Tensor | None, B: int, S: int) -> None:
+        if mask is None:
+            return
+        hide_padding(None, mask, B, S)  # its checks: shape (B, S), bool or integer
+        if not bool(mask.to(torch.bool).any(dim=1).all()):
+            raise ValueError(
+                "src_mask has a row with no real token (all 0/False): every source "
+                "needs at least one token to attend to"
+            )
+
+    def run_encoder(
+        self, x: torch.Tensor, src_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Embedded source ``(B, S, C)`` through the encoder blocks and ``encoder_norm``:
+        the memory ``(B, S, C)``. ``src_mask (B, S)``: 1 (True) real token, 0 padding."""
+        self._check_mask(src_mask, x.shape[0], x.shape[1])
+        for block in self.encoder_blocks:
+            x = block(x, attention_mask=src_mask)
+        return self.encoder_norm(x)
+
+    def encode(
+        self, src: torch.Tensor, src_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Source ids ``(B, S)`` -> memory ``(B, S, C)`` (padded positions get vectors
+        too, which the decoder never reads when given the same mask)."""
+        return self.run_encoder(self.embed_source(src), src_mask)
+
+    def _check_caches(self, caches: object) -> None:
+        if caches is not None and len(caches) != len(self.decoder_blocks):
+            raise ValueError(
+                f"need one (self_cache, cross_cache) pair per decoder block "
+                f"({len(self.decoder_blocks)}), got {len(caches)}: use new_caches()"
+            )
+
+    def run_decoder(
         self,
         x: torch.Tensor,
         memory: torch.Tensor,
         memory_mask: torch.Tensor | None = None,
-        self_cache: KVCache | None = None,
-        cross_cache: KVCache | None = None,
+        caches: list[tuple[KVCache, KVCache]] | None = None,
     ) -> torch.Tensor:
-        """``x (B, T, C)``, ``memory (B, S, C)`` -> ``(B, T, C)``.
+        """Embedded target ``(B, T, C)`` through the decoder blocks and ``decoder_norm``:
+        ``(B, T, C)``, the vectors the output head turns into logits."""
+        self._check_caches(caches)
+        self._check_mask(memory_mask, memory.shape[0], memory.shape[1])
+        for i, block in enumerate(self.decoder_blocks):
+            self_cache, cross_cache = caches[i] if caches else (None, None)
+            x = block(x, memory, memory_mask, self_cache, cross_cache)
+        return self.decoder_norm(x)
 
-        ``memory_mask (B, S)``: False (or 0) marks source padding. ``self_cache`` holds
-        the keys and values of the target tokens already decoded (the ``T`` new ones
-        continue them); ``cross_cache`` those of the memory (see :class:`CrossAttention`).
+    def decode(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor | None = None,
+        caches: list[tuple[KVCache, KVCache]] | None = None,
+    ) -> torch.Tensor:
+        """Target ids ``(B, T)`` against ``memory (B, S, C)`` -> logits ``(B, T, V)``.
+
+        ``memory_mask``: the ``src_mask`` the memory was encoded with. With ``caches``
+        (:meth:`new_caches`) the ``T`` tokens continue those already decoded, at
+        positions ``cache.length ...``; the cross-attention caches keep this source's
+        keys and values after the first call, so use fresh caches for a new source.
         """
+        self._check_caches(caches)
+        offset = caches[0][0].length if caches else 0
+        x = self.embed_target(tgt, offset)
+        return self.lm_head(self.run_decoder(x, memory, memory_mask, caches))
 
-        def cross(x):
-            return self.cross_attn(x, memory, memory_mask, cross_cache)
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt: torch.Tensor,
+        src_mask: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits ``(B, T, V)`` for every target position, and the mean cross-entropy
+        against ``targets (B, T)`` if given (-1 = ignore).
 
-        if self.pre_norm:
-            x = x + self.attn(self.ln_1(x), self_cache)
-            x = x + cross(self.ln_2(x))
-            return x if self.mlp is None else x + self.mlp(self.ln_3(x))
-        x = self.ln_1(x + self.attn(x, self_cache))
-        x = self.ln_2(x + cross(x))
-        return x if self.mlp is None else self.ln_3(x + self.mlp(x))
+        Teacher forcing: ``tgt`` is the target shifted right (``[bos, y_1 .. y_{n-1}]``)
+        and ``targets`` the target itself (``[y_1 .. y_n]``, e.g. ending in eos). Rows
+        of different lengths are padded at the end with any id and -1 in ``targets``;
+        the decoder needs no mask for them, since the causal mask already keeps every
+        real token from seeing the padding after it.
+        """
+        logits = self.decode(tgt, self.encode(src, src_mask), src_mask)
+        if targets is None:
+            return logits, None
+        if targets.shape != tgt.shape:
+            raise ValueError(
+                f"targets must have the shape of tgt {tuple(tgt.shape)}, "
+                f"got {tuple(targets.shape)}"
+            )
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+        )
+        return logits, loss
