@@ -319,3 +319,126 @@ def test_shared_embeddings_and_unscaled_embeddings():
     ids = torch.tensor([[4, 5]])
     pe = sinusoidal_encoding(2, 32)
     torch.testing.assert_close(model.embed_source(ids), model.src_embed(ids) + pe)
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+MODELS = [
+    dict(),
+    dict(norm_position="pre", ffn="gelu_exact"),
+    dict(position="learned", n_encoder_layer=1, n_decoder_layer=3),
+    dict(norm_position="pre", position="learned", scale_embeddings=False),
+    dict(n_head=8, n_encoder_layer=2),
+]
+
+
+def random_model(seed, **changes):
+    """As initialized, with an untied head: greedy decoding then wanders over many
+    tokens (a tied random model mostly predicts the token it was just fed, and large
+    random biases add one vector to every logit and repeat one token)."""
+    torch.manual_seed(seed)
+    return Seq2Seq(small_config(**{"tie_weights": False, **changes})).eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("changes", MODELS)
+def test_generate_with_cache_equals_without(changes, seed):
+    model = random_model(seed, **changes)
+    src, src_mask = padded_source(23, [8, 3, 5], 8, seed)
+    cached = model.generate(src, 9, bos_id=1, src_mask=src_mask)
+    plain = model.generate(src, 9, bos_id=1, src_mask=src_mask, use_cache=False)
+    assert cached.shape == (3, 10) and torch.equal(cached[:, 0], torch.ones(3).long())
+    assert torch.equal(cached, plain)
+    assert min(row.unique().numel() for row in cached[:, 1:]) >= 3  # not one token
+    # greedy: every token is the argmax of the teacher-forced logits before it
+    logits, _ = model(src, cached[:, :-1], src_mask)
+    assert torch.equal(logits.argmax(dim=-1), cached[:, 1:])
+
+
+@pytest.mark.parametrize("changes", MODELS)
+def test_decode_in_chunks_with_caches_equals_one_pass(changes):
+    model = random_model(8, **changes)
+    src, src_mask = padded_source(23, [7, 2, 5], 7, seed=8)
+    tgt = torch.randint(0, 19, (3, 8), generator=gen(9))
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        want = model.decode(tgt, memory, src_mask)
+        caches = model.new_caches()
+        chunks = [tgt[:, :3], tgt[:, 3:4], tgt[:, 4:6], tgt[:, 6:7], tgt[:, 7:]]
+        got = torch.cat([model.decode(c, memory, src_mask, caches) for c in chunks], 1)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        assert [(a.length, b.length) for a, b in caches] == [(8, 7)] * len(caches)
+        # the logits do read the source: another one changes every position
+        other = model.decode(tgt, model.encode(src.flip(0), src_mask.flip(0)), None)
+        assert (other - want).abs().amax(dim=-1).min() > 1e-3
+
+
+def test_source_keys_and_values_are_computed_once_per_source():
+    model = random_model(3)
+    calls = {"encoder": 0, "cross": 0}
+
+    def count(name):
+        def hook(*args):
+            calls[name] += 1
+
+        return hook
+
+    model.encoder_blocks[0].attn.k_proj.register_forward_hook(count("encoder"))
+    for block in model.decoder_blocks:
+        block.cross_attn.k_proj.register_forward_hook(count("cross"))
+    src, src_mask = padded_source(23, [6, 2], 6)
+    model.generate(src, 7, bos_id=1, src_mask=src_mask)
+    assert calls == {"encoder": 1, "cross": 2}  # once per decoder block, not per step
+    model.generate(src, 7, bos_id=1, src_mask=src_mask)  # a new call: fresh caches
+    assert calls == {"encoder": 2, "cross": 4}
+    model.generate(src, 7, bos_id=1, src_mask=src_mask, use_cache=False)
+    assert calls == {"encoder": 3, "cross": 4 + 2 * 7}  # recomputed at every step
+
+
+def test_generate_stops_rows_at_eos_and_pads_them_with_eos():
+    model = random_model(4)
+    src, src_mask = padded_source(23, [7, 4, 2], 7, seed=4)
+    free = model.generate(src, 9, bos_id=1, src_mask=src_mask)
+    eos = int(free[0, 3])  # a token row 0 produces at step 3
+    out = model.generate(src, 9, bos_id=1, eos_id=eos, src_mask=src_mask)
+    first = [
+        next((t for t in range(1, 10) if free[b, t] == eos), None) for b in range(3)
+    ]
+    assert first[0] is not None and first[0] <= 3
+    for b, t in enumerate(first):
+        stop = 9 if t is None else t
+        assert torch.equal(out[b, : stop + 1], free[b, : stop + 1])
+        assert (out[b, stop + 1 :] == eos).all()
+    # decoding ends when every row is finished (or after max_new_tokens)
+    ends = [9 if t is None else t for t in first]
+    assert out.shape == (3, 1 + max(ends))
+
+
+def test_generate_uses_eval_mode_and_restores_training():
+    model = Seq2Seq(small_config(dropout=0.3))
+    src = torch.randint(0, 23, (2, 5), generator=gen(5))
+    model.train()
+    out = model.generate(src, 4, bos_id=0)
+    assert model.training and not torch.is_inference(out)
+    assert torch.equal(out, model.eval().generate(src, 4, bos_id=0))
+    assert not model.training
+    assert model.generate(src, 0, bos_id=2).tolist() == [[2], [2]]
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+def test_source_padding_changes_nothing_for_the_real_tokens(position):
+    model = random_model(6, position=position)
+    lengths = [9, 4, 6]
+    src, src_mask = padded_source(23, lengths, 9, seed=6)
+    tgt = torch.randint(0, 19, (3, 5), generator=gen(7))
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        logits, _ = model(src, tgt, src_mask)
+        batch = model.generate(src, 6, bos_id=1, src_mask=src_mask)
+        for row, n in enumerate(lengths):
+            alone = src[row : row + 1, :n]
+            torch.testing.assert_close(memory[row, :n], model.encode(alone)[0])
+            torch.testing.assert_close(
+                logits[row], model(alone, tgt[row : row + 1])[0][0]
+            )
+            assert torch.equal(batch[row], model.generate(alone, 6, bos_id=1)[0])

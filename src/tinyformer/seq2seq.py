@@ -51,7 +51,7 @@ class Seq2Seq(nn.Module):
 
     ``encode`` runs the encoder once per source; ``decode`` runs the decoder on target
     tokens against that memory (with caches, on the new tokens only); ``forward`` does
-    both for training. ``embed_source`` /
+    both for training; ``generate`` decodes greedily. ``embed_source`` /
     ``run_encoder`` and ``embed_target`` / ``run_decoder`` split each half at the
     embeddings, where the book (and the tests, against ``torch.nn.Transformer``) start.
 
@@ -63,6 +63,9 @@ class Seq2Seq(nn.Module):
 
     Weights start as in BERT: N(0, 0.02), biases 0, norms 1, without the GPT's depth
     scaling of the residual projections (post-norm renormalizes the stream anyway).
+    With ``scale_embeddings`` the token embeddings start at N(0, 1/C) instead, so that
+    once multiplied by ``sqrt(C)`` each coordinate has size about 1, like the sinusoids
+    (with 0.02 the shared part of the position vectors would drown the tokens).
     """
 
     def __init__(self, config: Seq2SeqConfig) -> None:
@@ -98,6 +101,9 @@ class Seq2Seq(nn.Module):
         self.decoder_norm = make_norm(blocks)
         self.lm_head = nn.Linear(C, config.tgt_vocab_size, bias=False)
         init_weights(self, blocks.n_layer, scale_residual=False)
+        if config.scale_embeddings:  # tensor2tensor's recipe: N(0, 1/C), times sqrt(C),
+            for embed in {self.src_embed, self.tgt_embed}:  # gives vectors of size ~1
+                nn.init.normal_(embed.weight, 0.0, C**-0.5)
         if config.tie_weights:
             self.lm_head.weight = self.tgt_embed.weight
 
@@ -242,3 +248,69 @@ class Seq2Seq(nn.Module):
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
         )
         return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        src: torch.Tensor,
+        max_new_tokens: int,
+        bos_id: int,
+        eos_id: int | None = None,
+        src_mask: torch.Tensor | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Greedy decoding: ``[bos_id]`` plus up to ``max_new_tokens`` tokens per source,
+        ``(B, 1 + n)`` with ``n <= max_new_tokens``.
+
+        The source is encoded once. Each step appends the most likely next token. A row
+        that has produced ``eos_id`` is finished: every later position of it holds
+        ``eos_id`` again (cut each row at its first eos), and decoding stops early once
+        every row is finished. With ``use_cache`` each decoder block keeps its
+        self-attention keys and values (one new token per step) and the source's
+        cross-attention keys and values (projected on the first step only); the output
+        is the same as recomputing everything each step (``use_cache=False``). The model
+        runs in eval mode (no dropout); its previous mode is restored afterwards.
+        """
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, int)
+            or max_new_tokens < 0
+        ):
+            raise ValueError(
+                f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
+            )
+        V, c = self.config.tgt_vocab_size, self.config
+        for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
+            if (name, value) != ("eos_id", None) and not (
+                type(value) is int and 0 <= value < V
+            ):
+                raise ValueError(
+                    f"{name} must be a token id in [0, {V}), got {value!r}"
+                )
+        if c.position == "learned" and max_new_tokens > c.max_tgt_len:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} needs as many target positions, more "
+                f"than the max_tgt_len={c.max_tgt_len} learned ones: ask for fewer"
+            )
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():  # no autograd bookkeeping for many small steps
+                memory = self.encode(src, src_mask)
+                B = src.shape[0]
+                out = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)
+                done = torch.zeros(B, dtype=torch.bool, device=src.device)
+                caches = self.new_caches() if use_cache else None
+                for _ in range(max_new_tokens):
+                    step = out[:, -1:] if caches is not None else out
+                    logits = self.decode(step, memory, src_mask, caches)
+                    next_id = logits[:, -1].argmax(dim=-1)
+                    if eos_id is not None:
+                        next_id = next_id.masked_fill(done, eos_id)
+                        done = done | (next_id == eos_id)
+                    out = torch.cat([out, next_id[:, None]], dim=1)
+                    if eos_id is not None and bool(done.all()):
+                        break
+        finally:
+            self.train(was_training)
+        return out.clone()  # outside inference mode: an ordinary tensor again
