@@ -5,6 +5,8 @@ a tiny model that learns to reverse strings, and clear errors."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import warnings
 
 import pytest
@@ -509,3 +511,123 @@ def test_a_tiny_model_learns_to_reverse_strings():
         for row, n in enumerate(lengths.tolist())
     )
     assert right >= 180  # exact reversals, EOS included, of 200
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes,error,match",
+    [
+        (dict(position="rope"), ValueError, r"position must be one of \['learned'"),
+        (dict(n_embd=30), ValueError, "divisible by n_head"),
+        (dict(ffn="silu"), ValueError, r"ffn must be one of \['gelu'"),
+        (dict(norm_position="middle"), ValueError, r"norm_position must be one of"),
+        (dict(share_embeddings=True), ValueError, "needs one vocabulary"),
+        (dict(tie_weights=1), TypeError, "tie_weights must be True or False"),
+        (dict(n_decoder_layer=0), ValueError, "n_decoder_layer must be a positive"),
+        (dict(max_src_len=2.5), TypeError, "max_src_len must be an int"),
+        (dict(n_embd=9, n_head=3), ValueError, "n_embd=9 must be even"),
+        (dict(dropout=1.0), ValueError, r"dropout must be a number in \[0, 1\)"),
+    ],
+)
+def test_config_errors(changes, error, match):
+    with pytest.raises(error, match=match):
+        small_config(**changes)
+
+
+def test_config_defaults_are_the_base_model_and_replace_validates():
+    config = Seq2SeqConfig()
+    assert (config.n_encoder_layer, config.n_head, config.n_embd) == (6, 8, 512)
+    assert (
+        config.tgt_vocab_size == config.src_vocab_size
+        and config.block_config().hidden == 2048
+    )
+    assert config.replace(n_head=4).n_head == 4
+    with pytest.raises(ValueError, match="divisible by n_head"):
+        config.replace(n_head=7)
+    with pytest.raises(TypeError, match="needs a Seq2SeqConfig"):
+        Seq2Seq(GPTConfig.tiny())
+
+
+def test_block_and_cross_attention_errors():
+    with pytest.raises(ValueError, match="no positions inside attention"):
+        DecoderBlock(GPTConfig.tiny(position="rope"))
+    with pytest.raises(TypeError, match="needs a GPTConfig"):
+        DecoderBlock(small_config())
+    attn = CrossAttention(16, 2)
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    with pytest.raises(
+        ValueError, match=r"memory must have shape \(B, T, d_model=16\)"
+    ):
+        attn(x, torch.randn(2, 5, 8))
+    with pytest.raises(ValueError, match="batch sizes must match"):
+        attn(x, memory[:1])
+    with pytest.raises(ValueError, match=r"shape \(B=2, T_k=5\)"):
+        attn(x, memory, torch.ones(2, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="bool or integer 0/1"):
+        attn(x, memory, torch.ones(2, 5))
+    cache = KVCache()
+    attn(x, memory, kv_cache=cache)
+    with pytest.raises(ValueError, match=r"call kv_cache.reset\(\) before"):
+        attn(x, torch.randn(2, 4, 16), kv_cache=cache)
+
+
+def test_model_input_errors():
+    model = Seq2Seq(small_config(position="learned"))
+    src, tgt = torch.randint(0, 19, (2, 5)), torch.randint(0, 19, (2, 4))
+    with pytest.raises(ValueError, match=r"src holds 23, outside \[0, 23\)"):
+        model(src.clone().fill_(23), tgt)
+    with pytest.raises(ValueError, match=r"tgt holds 19, outside \[0, 19\)"):
+        model(src, tgt.clone().fill_(19))
+    with pytest.raises(
+        ValueError, match=r"src must be an integer tensor of shape \(B, T\)"
+    ):
+        model(src[0], tgt)
+    with pytest.raises(ValueError, match=r"src must be an integer tensor"):
+        model(src.float(), tgt)
+    with pytest.raises(ValueError, match="src must hold at least one token"):
+        model(src[:, :0], tgt)
+    with pytest.raises(ValueError, match="beyond the 12 learned positions"):
+        model(torch.zeros(1, 13, dtype=torch.long), tgt[:1])
+    with pytest.raises(ValueError, match="src_mask has a row with no real token"):
+        model(src, tgt, torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"shape \(B=2, T_k=5\)"):
+        model(src, tgt, torch.ones(2, 4, dtype=torch.long))
+    with pytest.raises(
+        ValueError, match=r"targets must have the shape of tgt \(2, 4\)"
+    ):
+        model(src, tgt, targets=tgt[:, :3])
+    memory = model.encode(src)
+    with pytest.raises(ValueError, match=r"one \(self_cache, cross_cache\) pair per"):
+        model.decode(tgt, memory, caches=model.new_caches()[:1])
+    caches = model.new_caches()
+    model.decode(torch.zeros(2, 8, dtype=torch.long), memory, caches=caches)
+    with pytest.raises(ValueError, match="tgt reaches position 10, beyond the 10"):
+        model.decode(tgt[:, :3], memory, caches=caches)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(max_new_tokens=-1), "max_new_tokens must be an integer >= 0"),
+        (dict(max_new_tokens=2.0), "max_new_tokens must be an integer >= 0"),
+        (dict(bos_id=19), r"bos_id must be a token id in \[0, 19\), got 19"),
+        (dict(bos_id=None), r"bos_id must be a token id"),
+        (dict(eos_id=True), r"eos_id must be a token id in \[0, 19\), got True"),
+        (dict(max_new_tokens=11), "max_new_tokens=11 needs as many target positions"),
+    ],
+)
+def test_generate_errors(kwargs, match):
+    model = Seq2Seq(small_config(position="learned"))
+    args = {**dict(max_new_tokens=3, bos_id=1), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        model.generate(torch.zeros(1, 4, dtype=torch.long), **args)
+    assert model.training  # an error leaves the mode as it was
+
+
+@pytest.mark.parametrize("name", ["cross_attention", "seq2seq_config", "seq2seq"])
+def test_docstring_examples_run(name):
+    module = importlib.import_module(f"tinyformer.{name}")
+    result = doctest.testmod(module, extraglobs={"torch": torch})
+    assert result.attempted > 0 and result.failed == 0
