@@ -89,7 +89,7 @@ def block_config(norm_position="pre", ffn="relu", **changes):
     return GPTConfig(position="none", ffn=ffn, norm_position=norm_position, **settings)
 
 
-# --- CrossAttention ---------------------------------------------------------------------
+# --- CrossAttention -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -150,7 +150,7 @@ def test_cross_attention_cache_projects_the_memory_once():
     torch.testing.assert_close(attn(x, other, kv_cache=cache), attn(x, other))
 
 
-# --- DecoderBlock -------------------------------------------------------------------------
+# --- DecoderBlock ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
@@ -201,7 +201,7 @@ def test_decoder_block_is_causal_and_caches_step_by_step():
     assert self_cache.length == 6 and cross_cache.length == 4
 
 
-# --- the whole model against torch.nn.Transformer -----------------------------------------
+# --- the whole model against torch.nn.Transformer -------------------------------------
 
 
 def small_config(**changes):
@@ -269,8 +269,8 @@ def test_stacks_match_torch_transformer(ffn, activation, norm_position, dtype, t
     with torch.no_grad():
         memory = model.run_encoder(x, src_mask)
         got = model.run_decoder(y, memory, src_mask)
-    # with autograd on, PyTorch takes its plain path (no fused kernel, no nested tensors,
-    # which would zero the padded positions of the memory)
+    # with autograd on, PyTorch takes its plain path (no fused kernel, no nested
+    # tensors, which would zero the padded positions of the memory)
     pad = src_mask == 0  # torch: True = padding
     want_memory = ref.encoder(x, src_key_padding_mask=pad)
     want = ref(
@@ -310,6 +310,22 @@ def test_embeddings_parameters_and_tying(position):
     torch.testing.assert_close(model.embed_target(ids, offset=2), want)
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_initialization_is_seeded_and_sized(share):
+    config = small_config(tgt_vocab_size=23, share_embeddings=share)
+    models = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        models.append(Seq2Seq(config))
+    a, b = (m.state_dict() for m in models)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    model = models[0]
+    # scaled embeddings start at N(0, 1/C): after the sqrt(C) factor, about unit size
+    assert 0.9 < (model.tgt_embed.weight * 32**0.5).std() < 1.1
+    assert 0.015 < model.decoder_blocks[0].cross_attn.q_proj.weight.std() < 0.025
+    assert model.encoder_norm.weight.eq(1).all() and model.lm_head.bias is None
+
+
 def test_shared_embeddings_and_unscaled_embeddings():
     model = Seq2Seq(
         small_config(tgt_vocab_size=23, share_embeddings=True, scale_embeddings=False)
@@ -323,7 +339,7 @@ def test_shared_embeddings_and_unscaled_embeddings():
     torch.testing.assert_close(model.embed_source(ids), model.src_embed(ids) + pe)
 
 
-# --- decoding -----------------------------------------------------------------------------
+# --- decoding -------------------------------------------------------------------------
 
 MODELS = [
     dict(),
@@ -446,7 +462,7 @@ def test_source_padding_changes_nothing_for_the_real_tokens(position):
             assert torch.equal(batch[row], model.generate(alone, 6, bos_id=1)[0])
 
 
-# --- training -----------------------------------------------------------------------------
+# --- training -------------------------------------------------------------------------
 
 PAD, BOS, EOS = 0, 1, 2  # then the symbols 3 .. 12
 
@@ -513,7 +529,7 @@ def test_a_tiny_model_learns_to_reverse_strings():
     assert right >= 180  # exact reversals, EOS included, of 200
 
 
-# --- errors -------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -590,7 +606,7 @@ def test_model_input_errors():
         model(src[:, :0], tgt)
     with pytest.raises(ValueError, match="beyond the 12 learned positions"):
         model(torch.zeros(1, 13, dtype=torch.long), tgt[:1])
-    with pytest.raises(ValueError, match="src_mask has a row with no real token"):
+    with pytest.raises(ValueError, match="source mask .* has a row with no real token"):
         model(src, tgt, torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]))
     with pytest.raises(ValueError, match=r"shape \(B=2, T_k=5\)"):
         model(src, tgt, torch.ones(2, 4, dtype=torch.long))

@@ -25,14 +25,16 @@ __all__ = ["CrossAttention", "DecoderBlock"]
 
 
 class CrossAttention(MultiHeadAttention):
-    """Multi-head attention from one sequence to another: ``(B, T, C), (B, S, C) -> (B, T, C)``.
+    """Multi-head attention from one sequence to another: ``(B, T, C)`` reads
+    ``(B, S, C)``, giving ``(B, T, C)``.
 
     Queries come from ``x`` (the decoder's stream), keys and values from ``memory`` (the
     encoder's output). There is no causal mask (the whole source is known before the
     first target token) and no positions (the memory already carries them). The
     projections, the heads and the attention itself are those of
     :class:`~tinyformer.attention.MultiHeadAttention`; with ``fused=False`` the last
-    call's weights ``(B, H, T, S)`` are kept in ``last_weights``: the cross-attention map.
+    call's weights ``(B, H, T, S)`` are kept in ``last_weights``, the cross-attention
+    map.
     """
 
     def __init__(
@@ -145,7 +147,8 @@ class DecoderBlock(nn.Module):
 
         ``memory_mask (B, S)``: False (or 0) marks source padding. ``self_cache`` holds
         the keys and values of the target tokens already decoded (the ``T`` new ones
-        continue them); ``cross_cache`` those of the memory (see :class:`CrossAttention`).
+        continue them); ``cross_cache`` those of the memory (see
+        :class:`CrossAttention`).
         """
 
         def cross(x):

@@ -1,5 +1,5 @@
-"""The encoder–decoder transformer (Vaswani et al., 2017): a source sequence in, a target
-sequence out, the two joined by cross-attention.
+"""The encoder–decoder transformer (Vaswani et al., 2017): a source sequence in, a
+target sequence out, the two joined by cross-attention.
 
 - The *encoder* reads the whole source at once: blocks without a causal mask
   (:class:`~tinyformer.layers.TransformerBlock` with ``causal=False``), padding hidden
@@ -8,8 +8,9 @@ sequence out, the two joined by cross-attention.
   three sub-layers: causal self-attention over the target so far, *cross-attention*
   (queries from the target, keys and values from the memory) and the feed-forward net.
 - Generating, the memory never changes, so each cross-attention layer projects it to
-  keys and values once per source and keeps them in a :class:`~tinyformer.attention.KVCache`;
-  the self-attention caches grow by one token per step, as in the GPT.
+  keys and values once per source and keeps them in a
+  :class:`~tinyformer.attention.KVCache`; the self-attention caches grow by one token
+  per step, as in the GPT.
 
 :class:`Seq2Seq` is the whole model and :class:`Seq2SeqConfig` its shape (defaults: the
 paper's base model); the config lives in :mod:`tinyformer.seq2seq_config` and the
@@ -47,7 +48,7 @@ __all__ = ["CrossAttention", "DecoderBlock", "Seq2SeqConfig", "Seq2Seq"]
 
 
 class Seq2Seq(nn.Module):
-    """Source ids ``(B, S)`` and target ids ``(B, T)`` -> next-token logits ``(B, T, V)``.
+    """Source ids ``(B, S)``, target ids ``(B, T)`` -> next-token logits ``(B, T, V)``.
 
     ``encode`` runs the encoder once per source; ``decode`` runs the decoder on target
     tokens against that memory (with caches, on the new tokens only); ``forward`` does
@@ -102,7 +103,8 @@ class Seq2Seq(nn.Module):
         self.lm_head = nn.Linear(C, config.tgt_vocab_size, bias=False)
         init_weights(self, blocks.n_layer, scale_residual=False)
         if config.scale_embeddings:  # tensor2tensor's recipe: N(0, 1/C), times sqrt(C),
-            for embed in {self.src_embed, self.tgt_embed}:  # gives vectors of size ~1
+            # gives vectors of size ~1; each table once, in a fixed order (seeded runs)
+            for embed in dict.fromkeys([self.src_embed, self.tgt_embed]):
                 nn.init.normal_(embed.weight, 0.0, C**-0.5)
         if config.tie_weights:
             self.lm_head.weight = self.tgt_embed.weight
@@ -141,12 +143,14 @@ class Seq2Seq(nn.Module):
         return self.drop(embed(ids) * self.embed_scale + pos(positions))
 
     def embed_source(self, src: torch.Tensor) -> torch.Tensor:
-        """Source ids ``(B, S)`` -> embeddings plus positions ``0 .. S-1``: ``(B, S, C)``."""
+        """Source ids ``(B, S)`` -> embeddings + positions ``0 .. S-1``: ``(B, S, C)``.
+        Multiplied by ``sqrt(C)`` first with ``scale_embeddings``."""
         limit = self.config.max_src_len
         return self._embed("src", src, self.src_embed, self.src_pos, 0, limit)
 
     def embed_target(self, tgt: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Target ids ``(B, T)`` -> embeddings plus positions ``offset ..``: ``(B, T, C)``."""
+        """Target ids ``(B, T)`` -> embeddings + positions ``offset ..``: ``(B, T, C)``.
+        ``offset``: where the tokens start (the length of the decoder's caches)."""
         limit = self.config.max_tgt_len
         return self._embed("tgt", tgt, self.tgt_embed, self.tgt_pos, offset, limit)
 
@@ -157,15 +161,16 @@ class Seq2Seq(nn.Module):
         hide_padding(None, mask, B, S)  # its checks: shape (B, S), bool or integer
         if not bool(mask.to(torch.bool).any(dim=1).all()):
             raise ValueError(
-                "src_mask has a row with no real token (all 0/False): every source "
-                "needs at least one token to attend to"
+                "the source mask (src_mask, memory_mask) has a row with no real token "
+                "(all 0/False): every source needs at least one token to attend to"
             )
 
     def run_encoder(
         self, x: torch.Tensor, src_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Embedded source ``(B, S, C)`` through the encoder blocks and ``encoder_norm``:
-        the memory ``(B, S, C)``. ``src_mask (B, S)``: 1 (True) real token, 0 padding."""
+        """Embedded source ``(B, S, C)`` through the encoder blocks and
+        ``encoder_norm``: the memory ``(B, S, C)``. ``src_mask (B, S)``: 1 (True) for a
+        real token, 0 for padding."""
         self._check_mask(src_mask, x.shape[0], x.shape[1])
         for block in self.encoder_blocks:
             x = block(x, attention_mask=src_mask)
@@ -192,8 +197,8 @@ class Seq2Seq(nn.Module):
         memory_mask: torch.Tensor | None = None,
         caches: list[tuple[KVCache, KVCache]] | None = None,
     ) -> torch.Tensor:
-        """Embedded target ``(B, T, C)`` through the decoder blocks and ``decoder_norm``:
-        ``(B, T, C)``, the vectors the output head turns into logits."""
+        """Embedded target ``(B, T, C)`` through the decoder blocks and
+        ``decoder_norm``: ``(B, T, C)``, the vectors the head turns into logits."""
         self._check_caches(caches)
         self._check_mask(memory_mask, memory.shape[0], memory.shape[1])
         for i, block in enumerate(self.decoder_blocks):
@@ -259,7 +264,7 @@ class Seq2Seq(nn.Module):
         src_mask: torch.Tensor | None = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
-        """Greedy decoding: ``[bos_id]`` plus up to ``max_new_tokens`` tokens per source,
+        """Greedy decoding: ``[bos_id]`` and up to ``max_new_tokens`` tokens per source,
         ``(B, 1 + n)`` with ``n <= max_new_tokens``.
 
         The source is encoded once. Each step appends the most likely next token. A row
@@ -279,7 +284,8 @@ class Seq2Seq(nn.Module):
             raise ValueError(
                 f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
             )
-        V, c = self.config.tgt_vocab_size, self.config
+        c = self.config
+        V = c.tgt_vocab_size
         for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
             if (name, value) != ("eos_id", None) and not (
                 type(value) is int and 0 <= value < V

@@ -1,10 +1,10 @@
-"""`Seq2SeqConfig`: the shape of an encoder–decoder transformer as one validated dataclass.
+"""`Seq2SeqConfig`: the shape of an encoder–decoder transformer, a validated dataclass.
 
 Kept apart from :mod:`tinyformer.seq2seq` (which re-exports it), as
 :class:`~tinyformer.config.GPTConfig` is from the GPT. Every block of both stacks is
-built from the :class:`~tinyformer.config.GPTConfig` that :meth:`Seq2SeqConfig.block_config`
-returns, so the blocks' own checks (width divisible by heads, feed-forward and norm
-choices, dropout) apply here too.
+built from the :class:`~tinyformer.config.GPTConfig` that
+:meth:`Seq2SeqConfig.block_config` returns, so the blocks' own checks (width divisible
+by heads, feed-forward and norm choices, dropout) apply here too.
 
 >>> Seq2SeqConfig().n_embd  # the base model of Vaswani et al. (2017)
 512
@@ -35,8 +35,8 @@ class Seq2SeqConfig:
       Sinusoidal positions (``position="sinusoidal"``) reach any length.
     - ``n_encoder_layer``, ``n_decoder_layer`` blocks of ``n_head`` heads, ``n_embd``
       wide; ``ffn``: the feed-forward net (``relu``, the paper's; ``gelu_exact``;
-      ``gelu``; ``swiglu``; ``none``), ``ffn_hidden`` its width (``None``: ``4 n_embd``).
-    - ``norm_position``: ``post`` (the paper's) or ``pre``; ``norm_eps``: LayerNorm's eps.
+      ``gelu``; ``swiglu``; ``none``), ``ffn_hidden`` its width (``None``: 4 n_embd).
+    - ``norm_position``: ``post`` (the paper's) or ``pre``; ``norm_eps``: LayerNorm's.
     - ``scale_embeddings``: multiply token embeddings by ``sqrt(n_embd)`` before the
       positions are added, as the paper did, so the small initial token vectors are not
       drowned by sinusoids of size 1.
