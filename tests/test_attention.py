@@ -12,6 +12,7 @@ from tinyformer.attention import (
     scaled_dot_product_attention,
 )
 from tinyformer.positional import RotaryEmbedding, apply_rope
+from torch_reference import copy_attention
 
 
 def gen(seed=0):
@@ -358,15 +359,7 @@ def test_padding_mask_matches_torch_multihead_attention(fused, causal):
     d, H, B, T = 24, 3, 3, 7
     ours = MultiHeadAttention(d, H, causal=causal, fused=fused).eval()
     ref = torch.nn.MultiheadAttention(d, H, batch_first=True).eval()
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(
-            torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight])
-        )
-        ref.in_proj_bias.copy_(
-            torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias])
-        )
-        ref.out_proj.weight.copy_(ours.out_proj.weight)
-        ref.out_proj.bias.copy_(ours.out_proj.bias)
+    copy_attention(ref, ours)
     x = torch.randn(B, T, d)
     keep = torch.ones(B, T, dtype=torch.long)
     keep[0, 5:] = 0

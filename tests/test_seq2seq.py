@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from torch_reference import copy_attention
 from tinyformer.attention import KVCache, causal_mask
 from tinyformer.config import GPTConfig
 from tinyformer.positional import sinusoidal_encoding
@@ -48,18 +49,6 @@ def perturb(module, seed=0, scale=0.1):
 
 
 # --- copying our weights into PyTorch's modules ---------------------------------------
-
-
-def copy_attention(ref: nn.MultiheadAttention, ours) -> None:
-    with torch.no_grad():  # PyTorch keeps q, k, v stacked in one matrix
-        ref.in_proj_weight.copy_(
-            torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight])
-        )
-        ref.in_proj_bias.copy_(
-            torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias])
-        )
-        ref.out_proj.weight.copy_(ours.out_proj.weight)
-        ref.out_proj.bias.copy_(ours.out_proj.bias)
 
 
 def copy_linear_or_norm(ref, ours) -> None:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tinyformer.losses import token_cross_entropy
 from tinyformer._checks import check_positive_int
 from tinyformer.config import GPTConfig
 from tinyformer.layers import LayerNorm, TransformerBlock, init_weights
@@ -234,13 +235,8 @@ class EncoderForMaskedLM(nn.Module):
         logits = self.head(self.encoder(input_ids, attention_mask, token_type_ids))
         if labels is None:
             return logits, None
-        if labels.shape != input_ids.shape:
-            raise ValueError(
-                f"labels must have the shape of input_ids {tuple(input_ids.shape)}, "
-                f"got {tuple(labels.shape)}"
-            )
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+        loss = token_cross_entropy(
+            logits, labels, input_ids, -100, names=("labels", "input_ids")
         )
         return logits, loss
 

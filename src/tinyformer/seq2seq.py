@@ -31,9 +31,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from tinyformer.losses import token_cross_entropy
 from tinyformer.attention import KVCache, hide_padding
 from tinyformer.cross_attention import CrossAttention, DecoderBlock
 from tinyformer.encoder import Encoder
@@ -244,15 +244,9 @@ class Seq2Seq(nn.Module):
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask)
         if targets is None:
             return logits, None
-        if targets.shape != tgt.shape:
-            raise ValueError(
-                f"targets must have the shape of tgt {tuple(tgt.shape)}, "
-                f"got {tuple(targets.shape)}"
-            )
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+        return logits, token_cross_entropy(
+            logits, targets, tgt, -1, names=("targets", "tgt")
         )
-        return logits, loss
 
     @torch.no_grad()
     def generate(
