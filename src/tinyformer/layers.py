@@ -12,6 +12,7 @@ adds its output back (pre-norm), or adds first and normalizes the sum (post-norm
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -211,17 +212,20 @@ class TransformerBlock(nn.Module):
         positions: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        def add(x, update):  # the skip connection, unless it is switched off
-            return x + update if self.residual else update
-
-        def attn(x):
-            return self.attn(x, kv_cache, positions, attention_mask)
-
+        # skip * x comes first: autograd sums x's gradients in the order the graph was
+        # built, so this order keeps every training result bit for bit as it was
+        skip = 1.0 if self.residual else 0.0
+        attn = functools.partial(
+            self.attn,
+            kv_cache=kv_cache,
+            positions=positions,
+            attention_mask=attention_mask,
+        )
         if self.pre_norm:
-            x = add(x, attn(self.ln_1(x)))
-            return x if self.mlp is None else add(x, self.mlp(self.ln_2(x)))
-        x = self.ln_1(add(x, attn(x)))
-        return x if self.mlp is None else self.ln_2(add(x, self.mlp(x)))
+            x = skip * x + attn(self.ln_1(x))
+            return x if self.mlp is None else skip * x + self.mlp(self.ln_2(x))
+        x = self.ln_1(skip * x + attn(x))
+        return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
 
 
 def init_weights(
