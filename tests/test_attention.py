@@ -8,9 +8,11 @@ from tinyformer.attention import (
     KVCache,
     MultiHeadAttention,
     causal_mask,
+    hide_padding,
     scaled_dot_product_attention,
 )
 from tinyformer.positional import RotaryEmbedding, apply_rope
+from torch_reference import copy_attention
 
 
 def gen(seed=0):
@@ -347,3 +349,45 @@ def test_alibi_without_the_causal_mask_is_refused():
     MultiHeadAttention(
         d_model=16, n_heads=4, causal=True, alibi=True
     )  # the supported form
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("causal", [True, False])
+def test_padding_mask_matches_torch_multihead_attention(fused, causal):
+    # torch.nn.MultiheadAttention with key_padding_mask is the reference
+    torch.manual_seed(0)
+    d, H, B, T = 24, 3, 3, 7
+    ours = MultiHeadAttention(d, H, causal=causal, fused=fused).eval()
+    ref = torch.nn.MultiheadAttention(d, H, batch_first=True).eval()
+    copy_attention(ref, ours)
+    x = torch.randn(B, T, d)
+    keep = torch.ones(B, T, dtype=torch.long)
+    keep[0, 5:] = 0
+    keep[2, 2:] = 0
+    with torch.no_grad():
+        got = ours(x, attention_mask=keep)
+        want, _ = ref(
+            x,
+            x,
+            x,
+            key_padding_mask=keep == 0,
+            attn_mask=~causal_mask(T) if causal else None,
+        )
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_hide_padding_combines_with_bool_and_float_masks_and_checks_its_input():
+    keep = torch.tensor([[True, False, True]])
+    combined = hide_padding(causal_mask(3), keep, 1, 3)
+    assert combined.shape == (1, 1, 3, 3)
+    assert combined[0, 0].tolist() == [
+        [True, False, False],
+        [True, False, False],
+        [True, False, True],
+    ]
+    bias = torch.zeros(3, 3)
+    assert hide_padding(bias, keep, 1, 3)[0, 0, :, 1].isneginf().all()
+    with pytest.raises(ValueError, match=r"shape \(B=1, T_k=3\)"):
+        hide_padding(None, torch.ones(1, 4), 1, 3)
+    with pytest.raises(TypeError, match="bool or integer"):
+        hide_padding(None, torch.ones(1, 3), 1, 3)

@@ -38,6 +38,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "KVCache",
     "MultiHeadAttention",
+    "hide_padding",
 ]
 
 
@@ -180,6 +181,37 @@ def check_positions(positions: object, T: int, device: torch.device) -> torch.Te
             f"positions must be a 1-D tensor with one entry per token ({T}), got {got}"
         )
     return _check_positions(positions).to(device)  # integers, none negative
+
+
+def hide_padding(
+    mask: torch.Tensor | None, attention_mask: object, B: int, T_k: int
+) -> torch.Tensor:
+    """Combine an attention ``mask`` (bool or float, broadcastable to ``(B, H, T, T_k)``, or
+    None) with a padding mask ``attention_mask (B, T_k)`` (True or 1 = a real token):
+    padded keys get False (or -inf), whatever ``mask`` allowed."""
+    if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != (
+        B,
+        T_k,
+    ):
+        got = (
+            tuple(attention_mask.shape)
+            if isinstance(attention_mask, torch.Tensor)
+            else type(attention_mask).__name__
+        )
+        raise ValueError(
+            f"attention_mask must be a tensor of shape (B={B}, T_k={T_k}), one entry per "
+            f"key (True or 1 for a real token, False or 0 for padding), got {got}"
+        )
+    if attention_mask.is_floating_point():
+        raise TypeError(
+            f"attention_mask must be bool or integer 0/1, got dtype {attention_mask.dtype}"
+        )
+    keep = attention_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T_k)
+    if mask is None:
+        return keep
+    if mask.dtype == torch.bool:
+        return mask & keep
+    return mask.masked_fill(~keep, float("-inf"))
 
 
 class KVCache:
@@ -372,19 +404,14 @@ class MultiHeadAttention(nn.Module):
         x: torch.Tensor,
         kv_cache: KVCache | None = None,
         positions: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``x (B, T, d_model)``; ``positions (T,)``: where the tokens sit in the sequence
-        (default: right after what ``kv_cache`` holds, or ``0 .. T-1``). Positions drive
-        RoPE, ALiBi and the causal mask: a query sees the keys at its position or before."""
-        if (
-            not isinstance(x, torch.Tensor)
-            or x.dim() != 3
-            or x.shape[-1] != self.d_model
-        ):
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"x must have shape (B, T, d_model={self.d_model}), got {shape}"
-            )
+        """``x (B, T, d_model)``; ``positions (T,)``: where the tokens sit in the
+        sequence (default: right after what ``kv_cache`` holds, or ``0 .. T-1``).
+        Positions drive RoPE, ALiBi and the causal mask: a query sees the keys at its
+        position or before. ``attention_mask (B, T_k)``: True (or 1) for keys that may
+        be seen, False (or 0) for padding; ``T_k`` counts every key, cached ones too."""
+        self._check_input("x", x)
         B, T, _ = x.shape
         H, H_kv, D = self.n_heads, self.n_kv_heads, self.head_dim
         q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
@@ -417,19 +444,34 @@ class MultiHeadAttention(nn.Module):
         if self.alibi:
             bias = alibi_bias(self.alibi_slopes, positions, key_positions).to(q.dtype)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+        if attention_mask is not None:
+            mask = hide_padding(mask, attention_mask, B, T_k)
+        # the plain causal case lets PyTorch's kernel skip the mask (and half the work)
+        is_causal = self.fused and self.causal and mask is not None and T == T_k
+        is_causal = is_causal and default_positions and not self.alibi
+        is_causal = is_causal and attention_mask is None
+        return self.attend(q, k, v, None if is_causal else mask, is_causal)
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """Queries ``(B, H, T, D)`` over keys and values ``(B, H_kv, T_k, D)``, then the
+        output projection: ``(B, T, d_model)``. Shared with cross-attention."""
+        H, H_kv = self.n_heads, self.n_kv_heads
         dropout_p = self.attn_dropout.p if self.training else 0.0
         if self.fused:
-            # the plain causal case lets PyTorch pick a faster kernel
-            use_is_causal = (
-                self.causal and not self.alibi and T == T_k and default_positions
-            )
             y = F.scaled_dot_product_attention(
                 q,
                 k,
                 v,
-                attn_mask=None if use_is_causal else mask,
+                attn_mask=mask,
                 dropout_p=dropout_p,
-                is_causal=use_is_causal,
+                is_causal=is_causal,
                 enable_gqa=H_kv != H,  # shares each key/value head without copying it
             )
         else:
@@ -439,11 +481,29 @@ class MultiHeadAttention(nn.Module):
                 k = k.repeat_interleave(H // H_kv, dim=1)
                 v = v.repeat_interleave(H // H_kv, dim=1)
             y, weights = scaled_dot_product_attention(
-                q, k, v, mask=mask, dropout_p=dropout_p, return_weights=True
+                q,
+                k,
+                v,
+                mask=mask,
+                is_causal=is_causal,
+                dropout_p=dropout_p,
+                return_weights=True,
             )
             self.last_weights = weights.detach()
+        B, _, T, _ = q.shape
         y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
         return self.resid_dropout(self.out_proj(y))
+
+    def _check_input(self, name: str, x: object) -> None:
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.dim() != 3
+            or x.shape[-1] != self.d_model
+        ):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"{name} must have shape (B, T, d_model={self.d_model}), got {shape}"
+            )
 
     def extra_repr(self) -> str:
         return (

@@ -21,7 +21,7 @@ from tinyformer._checks import check_positive_int
 __all__ = ["GPTConfig", "NORMS", "FFNS", "POSITIONS", "NORM_POSITIONS", "swiglu_hidden"]
 
 NORMS = ("layernorm", "rmsnorm")
-FFNS = ("gelu", "relu", "swiglu", "none")
+FFNS = ("gelu", "gelu_exact", "relu", "swiglu", "none")
 POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "none")
 NORM_POSITIONS = ("pre", "post")
 
@@ -56,8 +56,9 @@ class GPTConfig:
     - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or :func:`swiglu_hidden`).
     - ``dropout``: probability used on embeddings, attention weights and sub-layer outputs.
     - ``bias``: biases in Linear layers and LayerNorm.
-    - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` | ``relu`` | ``swiglu`` |
-      ``none`` (no feed-forward network: an attention-only model, for interpretability);
+    - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` (tanh form, GPT-2) |
+      ``gelu_exact`` (erf form, BERT) | ``relu`` | ``swiglu`` | ``none`` (no feed-forward
+      network: an attention-only model, for interpretability);
       ``position``: ``learned`` | ``sinusoidal`` | ``rope`` | ``alibi`` | ``none``;
       ``norm_position``: ``pre`` | ``post``; ``tie_weights``: output head shares ``wte``.
     - What loading other people's weights needs: ``rope_base`` (RoPE's theta, 10,000 in

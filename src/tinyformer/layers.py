@@ -12,6 +12,7 @@ adds its output back (pre-norm), or adds first and normalizes the sum (post-norm
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -74,13 +75,20 @@ class RMSNorm(nn.Module):
         )
 
 
+ACTIVATIONS = {
+    "gelu": lambda h: F.gelu(h, approximate="tanh"),  # GPT-2's
+    "gelu_exact": F.gelu,  # x * Phi(x) with the exact normal CDF (erf): BERT's
+    "relu": F.relu,
+}
+
+
 class FeedForward(nn.Module):
     """The position-wise MLP: ``down(act(up(x)))``, ``C -> hidden -> C`` (hidden = 4C by default).
 
     ``activation="gelu"`` uses the tanh approximation of GELU (Hendrycks and Gimpel, 2016),
     which is what GPT-2 was trained with (Hugging Face calls it ``gelu_new``); the exact
     erf form differs from it by at most about 5e-4, enough to break a 1e-5 match with
-    GPT-2's logits.
+    GPT-2's logits. ``activation="gelu_exact"`` is that erf form, which BERT uses.
     """
 
     def __init__(
@@ -92,9 +100,10 @@ class FeedForward(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if activation not in ("gelu", "relu"):
+        if activation not in ACTIVATIONS:
             raise ValueError(
-                f"activation must be 'gelu' or 'relu', got {activation!r} (for SwiGLU use SwiGLU)"
+                f"activation must be one of {list(ACTIVATIONS)}, got {activation!r} "
+                "(for SwiGLU use SwiGLU)"
             )
         hidden = 4 * d_model if hidden is None else hidden
         self.activation = activation
@@ -104,7 +113,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.up(x)
-        h = F.gelu(h, approximate="tanh") if self.activation == "gelu" else F.relu(h)
+        h = ACTIVATIONS[self.activation](h)
         return self.dropout(self.down(h))
 
 
@@ -161,12 +170,16 @@ class TransformerBlock(nn.Module):
     """One block: attention then feed-forward, each wrapped in a residual connection.
 
     ``config.norm_position`` picks pre-norm (GPT-2, LLaMA) or post-norm (the original
-    transformer). ``residual=False`` removes both skip connections; it exists for the
-    book's experiments on why they matter (the attribute can also be flipped later).
-    ``forward(x (B, T, C), kv_cache=None) -> (B, T, C)``.
+    transformer, BERT). ``residual=False`` removes both skip connections; it exists for
+    the book's experiments on why they matter (the attribute can also be flipped later).
+    ``causal=False`` lets every token attend to every other (an encoder's block).
+    ``forward(x (B, T, C), kv_cache=None, positions=None, attention_mask=None) -> (B, T, C)``
+    (``attention_mask (B, T)``: False or 0 marks padding that no token may attend to).
     """
 
-    def __init__(self, config: GPTConfig, residual: bool = True) -> None:
+    def __init__(
+        self, config: GPTConfig, residual: bool = True, causal: bool = True
+    ) -> None:
         super().__init__()
         self.pre_norm = config.norm_position == "pre"
         self.residual = residual
@@ -177,7 +190,7 @@ class TransformerBlock(nn.Module):
             n_kv_heads=config.n_kv_head,
             bias=config.bias,
             dropout=config.dropout,
-            causal=True,
+            causal=causal,
             rope=RotaryEmbedding(
                 config.head_dim,
                 base=config.rope_base,
@@ -197,15 +210,22 @@ class TransformerBlock(nn.Module):
         x: torch.Tensor,
         kv_cache: KVCache | None = None,
         positions: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        def add(x, update):  # the skip connection, unless it is switched off
-            return x + update if self.residual else update
-
+        # skip * x comes first: autograd sums x's gradients in the order the graph was
+        # built, so this order keeps every training result bit for bit as it was
+        skip = 1.0 if self.residual else 0.0
+        attn = functools.partial(
+            self.attn,
+            kv_cache=kv_cache,
+            positions=positions,
+            attention_mask=attention_mask,
+        )
         if self.pre_norm:
-            x = add(x, self.attn(self.ln_1(x), kv_cache=kv_cache, positions=positions))
-            return x if self.mlp is None else add(x, self.mlp(self.ln_2(x)))
-        x = self.ln_1(add(x, self.attn(x, kv_cache=kv_cache, positions=positions)))
-        return x if self.mlp is None else self.ln_2(add(x, self.mlp(x)))
+            x = skip * x + attn(self.ln_1(x))
+            return x if self.mlp is None else skip * x + self.mlp(self.ln_2(x))
+        x = self.ln_1(skip * x + attn(x))
+        return x if self.mlp is None else self.ln_2(skip * x + self.mlp(x))
 
 
 def init_weights(

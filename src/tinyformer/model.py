@@ -14,9 +14,9 @@ are used is decided by :class:`~tinyformer.config.GPTConfig` (re-exported here).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from tinyformer.losses import token_cross_entropy
 from tinyformer.attention import KVCache, check_positions
 from tinyformer.config import GPTConfig
 from tinyformer.layers import TransformerBlock, init_weights, make_norm
@@ -161,14 +161,7 @@ class GPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         if targets is None:
             return logits, None
-        if targets.shape != idx.shape:
-            raise ValueError(
-                f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}"
-            )
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
-        )
-        return logits, loss
+        return logits, token_cross_entropy(logits, targets, idx, ignore_index=-1)
 
     @torch.no_grad()
     def generate(

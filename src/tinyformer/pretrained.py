@@ -158,14 +158,14 @@ def _taker(sd: Mapping[str, torch.Tensor], source: str):
 
 @torch.no_grad()
 def load_converted(model, converted: Mapping[str, torch.Tensor], source: str) -> None:
-    """Copy tensors already named and laid out as ``GPT``'s into ``model``, in place.
+    """Copy tensors already named and laid out as ``model``'s into it, in place.
 
     Every parameter must be covered and every shape must match; the error names the first
     parameter that does not fit and both shapes (a different vocabulary shows up here, at
     ``wte.weight``).
     """
     converted = dict(converted)
-    if model.config.tie_weights:
+    if getattr(model.config, "tie_weights", False):
         converted.pop("lm_head.weight", None)
     params = dict(model.named_parameters())  # tied weights appear once, as wte.weight
     missing = sorted(set(params) - set(converted))
@@ -176,11 +176,13 @@ def load_converted(model, converted: Mapping[str, torch.Tensor], source: str) ->
     for name, tensor in converted.items():
         if name not in params:
             raise ValueError(
-                f"GPT has no parameter {name!r}: is the config the checkpoint's config?"
+                f"{type(model).__name__} has no parameter {name!r}: is the config the "
+                "checkpoint's config?"
             )
         if params[name].shape != tensor.shape:
             raise ValueError(
-                f"{name}: GPT expects shape {tuple(params[name].shape)}, the {source} "
+                f"{name}: {type(model).__name__} expects shape "
+                f"{tuple(params[name].shape)}, the {source} "
                 f"checkpoint has {tuple(tensor.shape)}"
             )
     for name, tensor in converted.items():

@@ -2,6 +2,7 @@
 
 from tinyformer.tokenizers.bpe import BPETokenizer
 from tinyformer.tokenizers.char import CharTokenizer
+from tinyformer.tokenizers.wordpiece import WordPieceTokenizer
 from tinyformer.tokenizers.gpt2 import (
     ENDOFTEXT,
     GPT2_PATTERN,
@@ -14,6 +15,7 @@ __all__ = [
     "CharTokenizer",
     "ENDOFTEXT",
     "GPT2_PATTERN",
+    "WordPieceTokenizer",
     "bytes_to_unicode",
     "gpt2_encoding",
 ]
