@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinyformer.losses import token_cross_entropy
-from tinyformer._checks import check_positive_int
+from tinyformer._checks import check_positive_int, check_token_ids
 from tinyformer.config import GPTConfig
 from tinyformer.layers import LayerNorm, TransformerBlock, init_weights
 from tinyformer.positional import LearnedPositionalEmbedding
@@ -138,7 +138,7 @@ class Encoder(nn.Module):
         self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Token + position + token-type embeddings, normalized: ``(B, T, C)``."""
-        self._check_ids("input_ids", input_ids, self.config.vocab_size)
+        check_token_ids("input_ids", input_ids, self.config.vocab_size)
         B, T = input_ids.shape
         if T > self.config.n_positions:
             raise ValueError(
@@ -147,7 +147,7 @@ class Encoder(nn.Module):
             )
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        self._check_ids("token_type_ids", token_type_ids, self.config.type_vocab_size)
+        check_token_ids("token_type_ids", token_type_ids, self.config.type_vocab_size)
         if token_type_ids.shape != input_ids.shape:
             raise ValueError(
                 f"token_type_ids must have the shape of input_ids {(B, T)}, "
@@ -171,31 +171,6 @@ class Encoder(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    @staticmethod
-    def _check_ids(name: str, ids: object, limit: int) -> None:
-        if (
-            not isinstance(ids, torch.Tensor)
-            or ids.is_floating_point()
-            or ids.dtype == torch.bool
-            or ids.dim() != 2
-        ):
-            got = (
-                f"{ids.dtype} tensor of shape {tuple(ids.shape)}"
-                if isinstance(ids, torch.Tensor)
-                else type(ids).__name__
-            )
-            raise ValueError(
-                f"{name} must be an integer tensor of shape (B, T), got {got}: "
-                "use ids[None] for a single sequence"
-            )
-        if ids.numel():
-            low, high = torch.aminmax(ids)
-            if low < 0 or high >= limit:
-                raise ValueError(
-                    f"{name} holds {int(low) if low < 0 else int(high)}, outside "
-                    f"[0, {limit}): was the text encoded with this model's tokenizer?"
-                )
 
 
 class MaskedLMHead(nn.Module):

@@ -261,6 +261,16 @@ class RotaryEmbedding(nn.Module):
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
+    def _cos_sin_direct(
+        self, positions: torch.Tensor, dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # exactly as apply_rope computes them: float64 angles, rounded only at the end
+        angles = positions.to("cpu", torch.float64)[:, None] * rope_frequencies(
+            self.head_dim, self.base
+        )
+        angles = angles.to(device)
+        return torch.cos(angles).to(dtype), torch.sin(angles).to(dtype)
+
     def _tables(self, n: int, dtype: torch.dtype, device: torch.device):
         cos = self._cos
         if (
@@ -273,13 +283,8 @@ class RotaryEmbedding(nn.Module):
             # ordinary tensors even when built during generation (inference mode): a
             # later training step saves them for its backward pass
             with torch.inference_mode(False):
-                angles = torch.arange(size, dtype=torch.float64)[
-                    :, None
-                ] * rope_frequencies(self.head_dim, self.base)
-                angles = angles.to(device)
-                self._cos, self._sin = (
-                    torch.cos(angles).to(dtype),
-                    torch.sin(angles).to(dtype),
+                self._cos, self._sin = self._cos_sin_direct(
+                    torch.arange(size), dtype, device
                 )
         return self._cos, self._sin
 
@@ -312,11 +317,8 @@ class RotaryEmbedding(nn.Module):
             first, last = 0, int(positions.max()) if positions.numel() else -1
         if last >= self.TABLE_LIMIT:  # far positions: computed directly, not tabulated
             if isinstance(positions, range):
-                positions = torch.arange(first, last + 1, device=device)
-            angles = positions.to(torch.float64)[:, None] * rope_frequencies(
-                self.head_dim, self.base
-            ).to(device)
-            return torch.cos(angles).to(dtype), torch.sin(angles).to(dtype)
+                positions = torch.arange(first, last + 1)
+            return self._cos_sin_direct(positions, dtype, device)
         cos, sin = self._tables(last + 1, dtype, torch.device(device))
         if isinstance(positions, range):
             return cos[first : last + 1], sin[first : last + 1]

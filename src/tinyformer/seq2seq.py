@@ -36,7 +36,7 @@ from torch import nn
 from tinyformer.losses import token_cross_entropy
 from tinyformer.attention import KVCache, hide_padding
 from tinyformer.cross_attention import CrossAttention, DecoderBlock
-from tinyformer.encoder import Encoder
+from tinyformer._checks import check_token_ids
 from tinyformer.layers import TransformerBlock, init_weights, make_norm
 from tinyformer.positional import (
     LearnedPositionalEmbedding,
@@ -129,7 +129,7 @@ class Seq2Seq(nn.Module):
         offset: int,
         limit: int,
     ) -> torch.Tensor:
-        Encoder._check_ids(name, ids, embed.num_embeddings)  # (B, T), ids in range
+        check_token_ids(name, ids, embed.num_embeddings)  # (B, T), ids in range
         T = ids.shape[1]
         if T == 0:
             raise ValueError(f"{name} must hold at least one token per row, got T=0")
