@@ -84,7 +84,7 @@ def tokenizer_to_dict(tokenizer) -> dict | None:
 
 
 def tokenizer_from_dict(data: dict | None):
-    """The inverse of :func:`tokenizer_to_dict`."""
+    """The inverse of ``tokenizer_to_dict``."""
     from tinyformer.tokenizers import BPETokenizer, CharTokenizer, gpt2_encoding
 
     if data is None:
@@ -105,7 +105,7 @@ def tokenizer_from_dict(data: dict | None):
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint. ``model()`` builds the :class:`~tinyformer.model.GPT` it holds."""
+    """A loaded checkpoint. ``model()`` builds the ``tinyformer.model.GPT`` it holds."""
 
     path: str
     step: int
@@ -126,7 +126,7 @@ class Checkpoint:
         return model
 
     def resume_state(self) -> dict:
-        """What :func:`tinyformer.training.train` needs to continue the run (``resume=``)."""
+        """What ``tinyformer.training.train`` needs to continue the run (``resume=``)."""
         if self.optimizer is None or self.rng is None:
             raise CheckpointError(
                 f"{self.path} holds weights only (no optimizer or random state): it can be sampled "
@@ -228,7 +228,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Read a checkpoint (``torch.load(weights_only=True)``); optionally load its weights into ``model``.
 
-    A model whose :class:`GPTConfig` differs from the checkpoint's is refused with the fields
+    A model whose ``GPTConfig`` differs from the checkpoint's is refused with the fields
     that differ. ``raw`` reads the checkpoint from bytes already in memory (``path`` then only
     names it in messages).
     """

@@ -53,7 +53,7 @@ class GPTConfig:
     - ``n_layer`` blocks of ``n_head`` query heads, ``n_kv_head`` key/value heads (``None``
       means ``n_head``: plain multi-head; 1 is multi-query; in between is grouped-query).
     - ``n_embd``: width of the residual stream ``C``; each head has ``n_embd // n_head`` dims.
-    - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or :func:`swiglu_hidden`).
+    - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or ``swiglu_hidden``).
     - ``dropout``: probability used on embeddings, attention weights and sub-layer outputs.
     - ``bias``: biases in Linear layers and LayerNorm.
     - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` (tanh form, GPT-2) |

@@ -1,9 +1,9 @@
 """Cross-attention and the decoder block of an encoder–decoder transformer.
 
-:class:`CrossAttention` lets one sequence read another: queries from the decoder's
-stream, keys and values from the encoder's output (the *memory*). :class:`DecoderBlock`
+``CrossAttention`` lets one sequence read another: queries from the decoder's
+stream, keys and values from the encoder's output (the *memory*). ``DecoderBlock``
 puts it between the causal self-attention and the feed-forward net. The whole model,
-:class:`tinyformer.seq2seq.Seq2Seq`, stacks these blocks; both are re-exported there.
+``tinyformer.seq2seq.Seq2Seq``, stacks these blocks; both are re-exported there.
 
 Shapes: ``B`` batch, ``T`` target length, ``S`` source length, ``C`` width.
 
@@ -32,7 +32,7 @@ class CrossAttention(MultiHeadAttention):
     encoder's output). There is no causal mask (the whole source is known before the
     first target token) and no positions (the memory already carries them). The
     projections, the heads and the attention itself are those of
-    :class:`~tinyformer.attention.MultiHeadAttention`; with ``fused=False`` the last
+    ``tinyformer.attention.MultiHeadAttention``; with ``fused=False`` the last
     call's weights ``(B, H, T, S)`` are kept in ``last_weights``, the cross-attention
     map.
     """
@@ -148,7 +148,7 @@ class DecoderBlock(nn.Module):
         ``memory_mask (B, S)``: False (or 0) marks source padding. ``self_cache`` holds
         the keys and values of the target tokens already decoded (the ``T`` new ones
         continue them); ``cross_cache`` those of the memory (see
-        :class:`CrossAttention`).
+        ``CrossAttention``).
         """
 
         def cross(x):

@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node=N -m tinyformer.train ...`` starts N copies of the program and
 tells each its ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in environment variables.
-:func:`setup` joins them into one process group (``gloo`` on CPU, ``nccl`` on GPUs). Each
+``setup`` joins them into one process group (``gloo`` on CPU, ``nccl`` on GPUs). Each
 process then holds a full copy of the model and computes gradients on its own share of the
 batch; DDP averages the gradients across processes during ``backward`` (an all-reduce), so
 every copy takes the same optimizer step and the copies stay identical.

@@ -1,6 +1,6 @@
 """A BERT-style encoder built from the GPT's own parts, and what it is used for.
 
-An encoder is the same stack of blocks as :class:`tinyformer.model.GPT` with three changes:
+An encoder is the same stack of blocks as ``tinyformer.model.GPT`` with three changes:
 
 1. no causal mask: every token attends to every other one, left and right
    (``TransformerBlock(..., causal=False)``), except padding, which ``attention_mask``
@@ -11,9 +11,9 @@ An encoder is the same stack of blocks as :class:`tinyformer.model.GPT` with thr
    position embeddings, so one input can hold a pair of sentences.
 
 Its output is one vector per token ``(B, T, C)``, not next-token logits. A masked-language-
-model head (:class:`EncoderForMaskedLM`) turns them into logits over the vocabulary for
-pretraining; :func:`mean_pool` turns them into one vector per sentence (what
-sentence-transformers' MiniLM does). Real weights: :func:`tinyformer.pretrained_bert.load_minilm`.
+model head (``EncoderForMaskedLM``) turns them into logits over the vocabulary for
+pretraining; ``mean_pool`` turns them into one vector per sentence (what
+sentence-transformers' MiniLM does). Real weights: ``tinyformer.pretrained_bert.load_minilm``.
 
 >>> config = EncoderConfig(vocab_size=100, n_positions=16, n_layer=2, n_head=2, n_embd=32)
 >>> Encoder(config)(torch.tensor([[1, 2, 3]])).shape
@@ -78,7 +78,7 @@ class EncoderConfig:
         self.block_config()  # the blocks' own checks (widths, heads, dropout, eps)
 
     def block_config(self) -> GPTConfig:
-        """The :class:`GPTConfig` every block is built from: post-norm LayerNorm blocks
+        """The ``GPTConfig`` every block is built from: post-norm LayerNorm blocks
         with biases and the exact GELU; learned positions are added once, below the
         blocks, rotary ones inside every block's attention."""
         return GPTConfig(
@@ -190,9 +190,9 @@ class MaskedLMHead(nn.Module):
 
 
 class EncoderForMaskedLM(nn.Module):
-    """An :class:`Encoder` with a :class:`MaskedLMHead`: ``forward(..., labels)`` returns
+    """An ``Encoder`` with a ``MaskedLMHead``: ``forward(..., labels)`` returns
     ``(logits (B, T, V), loss)``, the loss the mean cross-entropy over the positions whose
-    label is not -100 (the masked ones; see :func:`tinyformer.mlm.mask_tokens`)."""
+    label is not -100 (the masked ones; see ``tinyformer.mlm.mask_tokens``)."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()

@@ -1,7 +1,7 @@
 """Looking inside a GPT: read and edit its activations by name, without copying its forward pass.
 
 Every activation worth looking at has a *hook point*, a name such as ``blocks.1.attn_out``
-(the list comes from :func:`hook_points`). They are attached with PyTorch's module hooks, so
+(the list comes from ``hook_points``). They are attached with PyTorch's module hooks, so
 the model's own ``forward`` runs unchanged; the names follow the spirit of TransformerLens's
 hook points, in a much smaller package:
 
@@ -16,8 +16,8 @@ hook points, in a much smaller package:
   attention-only model, ``ffn='none'``);
 - ``ln_f``: the final norm's output, the input of the unembedding ``(B, T, C)``.
 
-:func:`record` keeps the activations of the last forward pass; :func:`intervene` replaces
-chosen ones by a function of themselves (:func:`zero_head`, :func:`zero`, :func:`patch`).
+``record`` keeps the activations of the last forward pass; ``intervene`` replaces
+chosen ones by a function of themselves (``zero_head``, ``zero``, ``patch``).
 Hooks run in the order the contexts were entered: ``with intervene(...), record(...)``
 records the edited values, ``with record(...), intervene(...)`` the values before the edit.
 The head scores at the end measure what kind of head a pattern belongs to.

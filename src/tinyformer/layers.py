@@ -121,7 +121,7 @@ class SwiGLU(nn.Module):
     """Gated feed-forward (Shazeer, 2020): ``down(silu(gate(x)) * up(x))``.
 
     Three matrices instead of two, so the hidden width defaults to about ``8/3 * C`` to keep
-    the parameter count of a 4x MLP (see :func:`tinyformer.config.swiglu_hidden`).
+    the parameter count of a 4x MLP (see ``tinyformer.config.swiglu_hidden``).
     """
 
     def __init__(

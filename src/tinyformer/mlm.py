@@ -90,10 +90,10 @@ def mask_tokens(
 
 
 class MaskedLMObjective(nn.Module):
-    """Lets :func:`tinyformer.training.train` pretrain an encoder with masked-LM.
+    """Lets ``tinyformer.training.train`` pretrain an encoder with masked-LM.
 
     ``train`` hands its model windows of the text ``x`` and their next tokens ``y``; this
-    wrapper ignores ``y``, masks ``x`` with :func:`mask_tokens` (its own seeded generator,
+    wrapper ignores ``y``, masks ``x`` with ``mask_tokens`` (its own seeded generator,
     so a run is reproducible) and returns ``model(inputs, labels=labels)``: the logits and
     the loss on the chosen positions. Everything else in the loop (schedule, clipping,
     checkpoints) is the GPT's.

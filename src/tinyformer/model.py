@@ -1,9 +1,9 @@
 """The GPT model: token ids in, next-token logits out.
 
 ``idx (B, T)`` -> token embeddings ``wte`` (+ position embeddings ``wpe``) -> ``n_layer``
-:class:`~tinyformer.layers.TransformerBlock` s -> final norm ``ln_f`` -> ``lm_head`` ->
+``tinyformer.layers.TransformerBlock`` s -> final norm ``ln_f`` -> ``lm_head`` ->
 logits ``(B, T, vocab_size)``. Which norm, feed-forward, positions and attention variant
-are used is decided by :class:`~tinyformer.config.GPTConfig` (re-exported here).
+are used is decided by ``tinyformer.config.GPTConfig`` (re-exported here).
 
 >>> model = GPT(GPTConfig.tiny())
 >>> logits, loss = model(torch.zeros(2, 8, dtype=torch.long))
@@ -30,10 +30,10 @@ __all__ = ["GPT", "GPTConfig"]
 
 
 class GPT(nn.Module):
-    """A decoder-only transformer language model built from a :class:`GPTConfig`.
+    """A decoder-only transformer language model built from a ``GPTConfig``.
 
     Weights start as in GPT-2: N(0, 0.02), with the residual projections scaled by
-    ``1/sqrt(2 * n_layer)`` (see :func:`tinyformer.layers.init_weights`). With
+    ``1/sqrt(2 * n_layer)`` (see ``tinyformer.layers.init_weights``). With
     ``tie_weights`` the output head *is* the token embedding matrix (one tensor, counted once).
     """
 
@@ -70,7 +70,7 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def new_kv_caches(self, capacity: int | None = None) -> list[KVCache]:
-        """One empty :class:`~tinyformer.attention.KVCache` per block, for ``forward(kv_caches=...)``.
+        """One empty ``tinyformer.attention.KVCache`` per block, for ``forward(kv_caches=...)``.
 
         Each allocates room for ``capacity`` positions (default: the window, ``block_size``)
         on first use, so generating within the window never reallocates.
@@ -121,7 +121,7 @@ class GPT(nn.Module):
         """Logits ``(B, T, vocab_size)`` for ids ``(B, T)``, and the mean cross-entropy if ``targets``.
 
         ``targets (B, T)`` holds the next token at every position (-1 = ignore). With
-        ``kv_caches`` (see :meth:`new_kv_caches`) the T tokens continue the cached sequence:
+        ``kv_caches`` (see ``new_kv_caches``) the T tokens continue the cached sequence:
         they sit at positions ``cache.length ...`` and attend to everything cached.
         ``positions (T,)`` says where the tokens sit instead (for example after a cache was
         rolled back, or to continue a sequence at a given offset); every position embedding,
@@ -177,7 +177,7 @@ class GPT(nn.Module):
         """Append ``max_new_tokens`` sampled tokens to ``idx (B, T)``; returns ``(B, T + max_new_tokens)``.
 
         Each step feeds at most the last ``block_size`` tokens and draws the next one with
-        :func:`tinyformer.sampling.sample` (``temperature=0`` is greedy). The model runs in
+        ``tinyformer.sampling.sample`` (``temperature=0`` is greedy). The model runs in
         eval mode (no dropout) and its previous mode is restored afterwards.
 
         With ``use_cache`` (the default) each block keeps the keys and values it has already

@@ -2,7 +2,7 @@
 
 Each is checked in the tests against PyTorch's own (``torch.optim.AdamW``,
 ``torch.nn.utils.clip_grad_norm_``) and against hand computations; the training loop in
-:mod:`tinyformer.training` uses these, not PyTorch's, so the book trains with code a reader
+``tinyformer.training`` uses these, not PyTorch's, so the book trains with code a reader
 can read in one sitting.
 
 >>> [round(cosine_with_warmup(s, 1.0, 0.1, warmup_steps=2, total_steps=6), 3) for s in range(8)]
@@ -34,7 +34,7 @@ class AdamW(torch.optim.Optimizer):
     Decoupled means the decay does not pass through ``m`` and ``v``: with Adam's L2 penalty
     (``g + wd * p``), large-gradient weights would be decayed *less*, because ``v`` divides
     the penalty too. Parameter groups may set their own ``lr`` and ``weight_decay`` (see
-    :func:`param_groups`). State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v).
+    ``param_groups``). State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v).
     """
 
     def __init__(

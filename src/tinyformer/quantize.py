@@ -52,7 +52,7 @@ class Int8Linear(nn.Module):
     """A drop-in ``nn.Linear`` whose weight is stored as int8 with one scale per output row.
 
     ``forward`` dequantizes the weight to the input's dtype and calls ``F.linear``. Built with
-    :meth:`from_linear`; it has no trainable parameters (quantized weights are for inference).
+    ``from_linear``; it has no trainable parameters (quantized weights are for inference).
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class Int8Linear(nn.Module):
 
 @dataclass
 class QuantizationReport:
-    """What :func:`quantize_int8` changed: layers replaced and the model's size in bytes."""
+    """What ``quantize_int8`` changed: layers replaced and the model's size in bytes."""
 
     layers: int
     bytes_before: int
@@ -110,7 +110,7 @@ def model_bytes(model: nn.Module) -> int:
 
 @torch.no_grad()
 def quantize_int8(model: nn.Module, skip: tuple[str, ...] = ()) -> QuantizationReport:
-    """Replace every ``nn.Linear`` in ``model`` (in place) by an :class:`Int8Linear`.
+    """Replace every ``nn.Linear`` in ``model`` (in place) by an ``Int8Linear``.
 
     ``skip`` lists module names to leave in floating point. An output head whose weight is
     tied to the embedding table is skipped automatically: quantizing it would untie it and

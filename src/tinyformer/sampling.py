@@ -123,7 +123,7 @@ def probabilities(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> torch.Tensor:
-    """The distribution that :func:`sample` draws from, shape ``(..., V)``, summing to 1."""
+    """The distribution that ``sample`` draws from, shape ``(..., V)``, summing to 1."""
     filtered = top_p_filter(
         top_k_filter(apply_temperature(logits, temperature), top_k), top_p
     )

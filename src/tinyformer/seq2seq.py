@@ -2,19 +2,19 @@
 target sequence out, the two joined by cross-attention.
 
 - The *encoder* reads the whole source at once: blocks without a causal mask
-  (:class:`~tinyformer.layers.TransformerBlock` with ``causal=False``), padding hidden
+  (``tinyformer.layers.TransformerBlock`` with ``causal=False``), padding hidden
   by the source mask. Its output, one vector per source token, is the *memory*.
-- The *decoder* writes the target one token at a time. Each :class:`DecoderBlock` has
+- The *decoder* writes the target one token at a time. Each ``DecoderBlock`` has
   three sub-layers: causal self-attention over the target so far, *cross-attention*
   (queries from the target, keys and values from the memory) and the feed-forward net.
 - Generating, the memory never changes, so each cross-attention layer projects it to
   keys and values once per source and keeps them in a
-  :class:`~tinyformer.attention.KVCache`; the self-attention caches grow by one token
+  ``tinyformer.attention.KVCache``; the self-attention caches grow by one token
   per step, as in the GPT.
 
-:class:`Seq2Seq` is the whole model and :class:`Seq2SeqConfig` its shape (defaults: the
-paper's base model); the config lives in :mod:`tinyformer.seq2seq_config` and the
-decoder's parts in :mod:`tinyformer.cross_attention`, all re-exported here. Shapes:
+``Seq2Seq`` is the whole model and ``Seq2SeqConfig`` its shape (defaults: the
+paper's base model); the config lives in ``tinyformer.seq2seq_config`` and the
+decoder's parts in ``tinyformer.cross_attention``, all re-exported here. Shapes:
 ``B`` batch, ``S`` source length, ``T`` target length, ``C`` width (``n_embd``), ``V``
 target vocabulary.
 
@@ -115,7 +115,7 @@ class Seq2Seq(nn.Module):
 
     def new_caches(self, capacity: int | None = None) -> list[tuple[KVCache, KVCache]]:
         """A ``(self_cache, cross_cache)`` pair of empty caches per decoder block, for
-        :meth:`decode`. The self-attention caches get room for ``capacity`` tokens
+        ``decode``. The self-attention caches get room for ``capacity`` tokens
         (default ``max_tgt_len``); the cross-attention ones take the source's size."""
         capacity = self.config.max_tgt_len if capacity is None else capacity
         return [(KVCache(capacity), KVCache()) for _ in self.decoder_blocks]
@@ -216,7 +216,7 @@ class Seq2Seq(nn.Module):
         """Target ids ``(B, T)`` against ``memory (B, S, C)`` -> logits ``(B, T, V)``.
 
         ``memory_mask``: the ``src_mask`` the memory was encoded with. With ``caches``
-        (:meth:`new_caches`) the ``T`` tokens continue those already decoded, at
+        (``new_caches``) the ``T`` tokens continue those already decoded, at
         positions ``cache.length ...``; the cross-attention caches keep this source's
         keys and values after the first call, so use fresh caches for a new source.
         """

@@ -1,9 +1,9 @@
 """`Seq2SeqConfig`: the shape of an encoder–decoder transformer, a validated dataclass.
 
-Kept apart from :mod:`tinyformer.seq2seq` (which re-exports it), as
-:class:`~tinyformer.config.GPTConfig` is from the GPT. Every block of both stacks is
-built from the :class:`~tinyformer.config.GPTConfig` that
-:meth:`Seq2SeqConfig.block_config` returns, so the blocks' own checks (width divisible
+Kept apart from ``tinyformer.seq2seq`` (which re-exports it), as
+``tinyformer.config.GPTConfig`` is from the GPT. Every block of both stacks is
+built from the ``tinyformer.config.GPTConfig`` that
+``Seq2SeqConfig.block_config`` returns, so the blocks' own checks (width divisible
 by heads, feed-forward and norm choices, dropout) apply here too.
 
 >>> Seq2SeqConfig().n_embd  # the base model of Vaswani et al. (2017)
@@ -92,7 +92,7 @@ class Seq2SeqConfig:
             )
 
     def block_config(self) -> GPTConfig:
-        """The :class:`GPTConfig` every encoder and decoder block is built from:
+        """The ``GPTConfig`` every encoder and decoder block is built from:
         LayerNorm blocks with biases; positions are added once, below the blocks."""
         return GPTConfig(
             vocab_size=self.tgt_vocab_size,

@@ -16,7 +16,7 @@ Each accepted token is distributed exactly as if the target had sampled it, so t
 follows the target's distribution whatever the draft proposes; a good draft only makes it
 faster. With ``temperature=0`` both models are greedy and the output equals the target's own
 greedy output. Both models keep KV caches; rejected proposals are rolled back with
-:meth:`tinyformer.attention.KVCache.truncate`.
+``tinyformer.attention.KVCache.truncate``.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def generate_speculative(
     """Append ``max_new_tokens`` tokens to ``idx (1, T)``, drafting ``k`` at a time.
 
     ``temperature``, ``top_k`` and ``top_p`` shape both models' distributions as in
-    :func:`tinyformer.sampling.sample`; the output follows the *target's* shaped
+    ``tinyformer.sampling.sample``; the output follows the *target's* shaped
     distribution. Both models run in eval mode (restored afterwards).
     """
     _check_models(target, draft, idx, max_new_tokens, k)

@@ -5,7 +5,7 @@
     python -m tinyformer.train --resume runs/char/ckpt.pt   # finish a stopped run exactly
     torchrun --nproc_per_node=2 -m tinyformer.train --preset shakespeare-char
 
-Every :class:`TrainConfig` and :class:`GPTConfig` field is a flag (``--max-lr``,
+Every ``TrainConfig`` and ``GPTConfig`` field is a flag (``--max-lr``,
 ``--n-embd``, ...). Data: TinyShakespeare with a character tokenizer by default; ``--text
 FILE`` trains on another text file (characters), ``--data FILE.bin`` on a token file
 written by ``python -m tinyformer.prepare`` (memory-mapped, its tokenizer read from the

@@ -1,10 +1,10 @@
 """Training a GPT: the configuration, the loop, and an honest evaluation.
 
-- :class:`TrainConfig`: every knob of a run, validated when it is built.
-- :func:`train`: the loop. Per optimizer step: set the learning rate, run
+- ``TrainConfig``: every knob of a run, validated when it is built.
+- ``train``: the loop. Per optimizer step: set the learning rate, run
   ``grad_accum`` micro-batches (forward, loss, backward), clip, step. It returns a
-  :class:`History` of what happened, for the chapter's plots.
-- :func:`evaluate`: the mean loss over an *entire* token sequence, every token scored once.
+  ``History`` of what happened, for the chapter's plots.
+- ``evaluate``: the mean loss over an *entire* token sequence, every token scored once.
 - Under ``torchrun`` the same call trains with PyTorch's DistributedDataParallel: each rank
   computes the gradients of its own rows of the global batch and DDP averages them.
 
@@ -49,14 +49,14 @@ TokenData = torch.Tensor | np.ndarray
 
 @dataclass
 class TrainConfig:
-    """Everything about a training run except the model's shape (that is :class:`GPTConfig`).
+    """Everything about a training run except the model's shape (that is ``GPTConfig``).
 
     - ``batch_size``: sequences per optimizer step, in total over all processes and
       micro-batches (it must divide evenly by ``world_size * grad_accum``).
     - ``context``: tokens per sequence (at most the model's ``block_size``).
     - ``max_steps`` optimizer steps; learning rate: linear warm-up over ``warmup_steps`` to
       ``max_lr``, then cosine decay to ``min_lr`` at ``max_steps``
-      (:func:`tinyformer.optim.cosine_with_warmup`).
+      (``tinyformer.optim.cosine_with_warmup``).
     - AdamW's ``weight_decay`` and ``beta1``/``beta2``; ``grad_clip`` (global norm; 0 = off).
     - ``grad_accum``: micro-batches per step (less memory, same update).
     - ``dtype``: ``float32``, or ``bfloat16`` autocast (matmuls in bf16, weights in fp32).
@@ -306,12 +306,12 @@ def train(
     """Train ``model`` in place on ``train_data`` for ``config.max_steps`` optimizer steps.
 
     ``val_data`` (optional) is evaluated in full every ``eval_interval`` steps and after the
-    last step. ``resume`` is a checkpoint from :func:`tinyformer.checkpoint.load_checkpoint`
+    last step. ``resume`` is a checkpoint from ``tinyformer.checkpoint.load_checkpoint``
     (its model weights already loaded into ``model``): the optimizer, step count, batch and
     dropout random states and history continue from it, so the run ends exactly where an
     uninterrupted one would. ``on_step(step, model, optimizer, generator, history)`` is
     called after each step (the CLI writes checkpoints from it). ``quiet`` hides the
-    progress bar. Raises :class:`TrainingDiverged` if the loss stops being finite.
+    progress bar. Raises ``TrainingDiverged`` if the loss stops being finite.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")

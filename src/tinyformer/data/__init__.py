@@ -57,7 +57,7 @@ def read_verified_bytes(name: str, path: str | Path | None = None) -> bytes:
 
     ``path`` reads another copy of the same file instead (the check still uses the
     checksum recorded for ``name``); tests use it to show that corruption is caught.
-    Raises :class:`ChecksumError` when the bytes do not match.
+    Raises ``ChecksumError`` when the bytes do not match.
     """
     file = Path(path) if path is not None else data_path(name)
     raw = file.read_bytes()

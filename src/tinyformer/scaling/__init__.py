@@ -1,10 +1,10 @@
 """Scaling laws: count the compute, state the published laws, fit our own.
 
-- :mod:`~tinyformer.scaling.compute`: parameters and training FLOPs of a ``GPTConfig``.
-- :mod:`~tinyformer.scaling.laws`: Kaplan et al. (2020) and Chinchilla (Hoffmann et al.,
+- ``tinyformer.scaling.compute``: parameters and training FLOPs of a ``GPTConfig``.
+- ``tinyformer.scaling.laws``: Kaplan et al. (2020) and Chinchilla (Hoffmann et al.,
   2022; refit by Besiroglu et al., 2024), and the compute-optimal split of a budget.
-- :mod:`~tinyformer.scaling.fit`: power-law, parametric and IsoFLOP fits.
-- :mod:`~tinyformer.scaling.sweep`: the TinyShakespeare scaling experiment
+- ``tinyformer.scaling.fit``: power-law, parametric and IsoFLOP fits.
+- ``tinyformer.scaling.sweep``: the TinyShakespeare scaling experiment
   (``python -m tinyformer.scaling sweep``).
 """
 

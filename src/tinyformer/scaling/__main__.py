@@ -3,7 +3,7 @@
     python -m tinyformer.scaling plan  --budgets 1e11 3e11 1e12        # what would run
     python -m tinyformer.scaling sweep --budgets 1e11 3e11 1e12 --out sweep.json
 
-``sweep`` trains every planned run (see :func:`tinyformer.scaling.sweep.plan`) on
+``sweep`` trains every planned run (see ``tinyformer.scaling.sweep.plan``) on
 TinyShakespeare characters, prints one line per run and writes the points as JSON.
 """
 

@@ -1,6 +1,6 @@
 """Counting a GPT's parameters and the floating-point operations it costs to train.
 
-Everything here is arithmetic on a :class:`~tinyformer.config.GPTConfig`: no model is
+Everything here is arithmetic on a ``tinyformer.config.GPTConfig``: no model is
 built, so GPT-3 can be counted on a laptop.
 
 A matrix product of ``(m, k)`` by ``(k, n)`` costs ``2 m k n`` FLOPs (one multiply and one
@@ -143,7 +143,7 @@ def forward_flops_per_token(config: GPTConfig, context: int | None = None) -> in
 
 
 def training_flops_per_token(config: GPTConfig, context: int | None = None) -> int:
-    """Forward plus backward: three times :func:`forward_flops_per_token`.
+    """Forward plus backward: three times ``forward_flops_per_token``.
 
     The backward pass of each product ``y = x W`` computes two products of the same size,
     ``dx = dy W^T`` and ``dW = x^T dy``; attention's products behave the same way.

@@ -1,11 +1,11 @@
 """Fitting scaling laws to measured losses.
 
-- :func:`fit_power_law`: ``y = k x**e`` by least squares on ``log y`` against ``log x``,
+- ``fit_power_law``: ``y = k x**e`` by least squares on ``log y`` against ``log x``,
   with the standard error of the exponent.
-- :func:`fit_parametric_loss`: Chinchilla's ``L = E + A / N**alpha + B / D**beta`` fitted
+- ``fit_parametric_loss``: Chinchilla's ``L = E + A / N**alpha + B / D**beta`` fitted
   as Hoffmann et al. (2022) describe: a Huber loss (``delta = 1e-3``) on the log of the
   loss, minimised with L-BFGS from the best points of a grid of initialisations.
-- :func:`isoflop_fit`: Chinchilla's "approach 2": for each compute budget, a parabola of
+- ``isoflop_fit``: Chinchilla's "approach 2": for each compute budget, a parabola of
   the loss in ``log N``; its minimum is that budget's best model size; a power law
   through the minima says how the best size grows with compute.
 
@@ -101,7 +101,7 @@ def fit_power_law(x, y) -> PowerLawFit:
 
 @dataclass(frozen=True)
 class ParametricFit:
-    """A fitted :class:`ChinchillaLaw` and how well it fits.
+    """A fitted ``ChinchillaLaw`` and how well it fits.
 
     ``objective``: the summed Huber loss at the optimum; ``rmse_log``: root-mean-square
     residual of ``log L`` (0.01 means the law misses by about 1% on average).

@@ -1,14 +1,14 @@
 """Published scaling laws, and what they say about spending a compute budget.
 
-- :class:`KaplanLaw`: Kaplan et al. (2020), power laws in non-embedding parameters ``N``,
+- ``KaplanLaw``: Kaplan et al. (2020), power laws in non-embedding parameters ``N``,
   tokens ``D`` and compute, fitted to GPT-2-style models on WebText2 (loss in nats per
   GPT-2 token).
-- :class:`ChinchillaLaw`: the parametric form of Hoffmann et al. (2022),
+- ``ChinchillaLaw``: the parametric form of Hoffmann et al. (2022),
   ``L(N, D) = E + A / N**alpha + B / D**beta``, with two published sets of constants:
-  :data:`HOFFMANN_2022` (the paper's) and :data:`BESIROGLU_2024` (Besiroglu et al.'s refit
+  ``HOFFMANN_2022`` (the paper's) and ``BESIROGLU_2024`` (Besiroglu et al.'s refit
   to data read off the paper's figures, which found the published constants inconsistent
   with the paper's other two methods). Loss in nats per token of their MassiveText corpus.
-- :func:`tokens_per_parameter_allocation`: the rule of thumb drawn from Chinchilla, about
+- ``tokens_per_parameter_allocation``: the rule of thumb drawn from Chinchilla, about
   20 training tokens per parameter.
 
 Compute is ``C = 6 N D`` FLOPs throughout, as in both papers. Functions take Python
@@ -121,7 +121,7 @@ class ChinchillaLaw:
         )
 
     def optimal_loss(self, compute):
-        """The lowest loss the law predicts for a compute budget (at :meth:`compute_optimal`)."""
+        """The lowest loss the law predicts for a compute budget (at ``compute_optimal``)."""
         best = self.compute_optimal(compute)
         return self.loss(best.n_params, best.tokens)
 

@@ -1,14 +1,14 @@
 """A scaling experiment on TinyShakespeare: many model sizes, each trained on a fixed compute budget.
 
-For every budget ``C`` (training FLOPs) and every model size of :data:`LADDER` whose run
-would be reasonable (see :func:`plan`), a fresh model is trained on exactly as many tokens
+For every budget ``C`` (training FLOPs) and every model size of ``LADDER`` whose run
+would be reasonable (see ``plan``), a fresh model is trained on exactly as many tokens
 as ``C`` buys it, with a cosine schedule that ends when the budget does (Hoffmann et al.
 (2022) found that a schedule longer than the run overstates the loss), and scored on the
 whole validation split. The FLOPs are counted exactly by
-:func:`~tinyformer.scaling.compute.training_flops_per_token`, not by ``6 N D``.
+``tinyformer.scaling.compute.training_flops_per_token``, not by ``6 N D``.
 
 ``python -m tinyformer.scaling sweep`` runs it from the command line and saves the points as
-JSON; :func:`load_sweep` reads them back (by default, the sweep shipped with the package).
+JSON; ``load_sweep`` reads them back (by default, the sweep shipped with the package).
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def save_sweep(
 
 
 def load_sweep(path: str | Path | None = None) -> tuple[list[SweepPoint], dict]:
-    """The points and metadata saved by :func:`save_sweep`; by default the shipped sweep."""
+    """The points and metadata saved by ``save_sweep``; by default the shipped sweep."""
     if path is None:
         from tinyformer.data import data_path
 

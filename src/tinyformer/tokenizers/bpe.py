@@ -1,6 +1,6 @@
 """Byte-level byte-pair encoding (BPE), the tokenizer family of GPT-2.
 
-A :class:`BPETokenizer` is its merge list. Token ids ``0..255`` stand for the 256 byte
+A ``BPETokenizer`` is its merge list. Token ids ``0..255`` stand for the 256 byte
 values (any order: GPT-2 uses its own), merge ``k`` makes token ``256 + k`` from a pair
 of earlier tokens, and special tokens such as ``<|endoftext|>`` come last. Encoding
 cuts the text with a regex into words, then repeatedly applies, inside each word, the
@@ -177,7 +177,7 @@ class BPETokenizer:
         """Encode a stream of text (e.g. the lines of an open file) lazily, as ordinary text.
 
         The ids are exactly those of ``encode_ordinary("".join(chunks))``, but only a small
-        buffer of text is held at a time (see :func:`split_stream`), so a file far larger
+        buffer of text is held at a time (see ``split_stream``), so a file far larger
         than memory can be encoded. Special-token strings are treated as plain text.
         """
         for segment in split_stream(chunks, self._regex):
@@ -258,7 +258,7 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "BPETokenizer":
-        """Read a file written by :meth:`save`; damage is reported with file and line."""
+        """Read a file written by ``save``; damage is reported with file and line."""
         from tinyformer.tokenizers.bpe_io import read_tokenizer_file
 
         merges, pattern, specials, byte_ids = read_tokenizer_file(Path(path), _MAGIC)

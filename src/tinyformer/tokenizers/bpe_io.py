@@ -1,4 +1,4 @@
-"""Reading the text format :meth:`BPETokenizer.save` writes, with errors that name the line.
+"""Reading the text format ``BPETokenizer.save`` writes, with errors that name the line.
 
 The format, one item per line::
 

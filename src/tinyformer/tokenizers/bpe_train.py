@@ -5,9 +5,9 @@ it into (``" the"``, ``","``, ``"\\n"``), each with its count. Every word starts
 UTF-8 bytes, and each step merges the most frequent adjacent pair of tokens everywhere
 into one new token. Two trainers do exactly that and must agree merge for merge:
 
-- :func:`train_merges_naive` recounts every pair of every word after each merge: easy
+- ``train_merges_naive`` recounts every pair of every word after each merge: easy
   to read, and the baseline the benchmark measures against;
-- :func:`train_merges` keeps the pair counts up to date instead, touching only the
+- ``train_merges`` keeps the pair counts up to date instead, touching only the
   words that contain the merged pair, and finds the best pair with a heap.
 
 Ties between equally frequent pairs go to the lexicographically greatest pair,
@@ -118,7 +118,7 @@ class _Greatest:
 
 
 def train_merges(counts: Counter[bytes], num_merges: int) -> list[tuple[int, int]]:
-    """Same merges as :func:`train_merges_naive`, with incrementally updated pair counts.
+    """Same merges as ``train_merges_naive``, with incrementally updated pair counts.
 
     ``stats[pair]`` is the total count of ``pair`` over all words and ``where[pair]``
     the indices of words that (may) contain it. A merge only rewrites the words listed

@@ -2,7 +2,7 @@
 
 ``vocab.bpe`` lists GPT-2's 50,000 merges in the order they were learned;
 ``encoder.json`` maps every token to its id. Both spell bytes with a printable
-"byte alphabet" (see :func:`bytes_to_unicode`) because the files are text.
+"byte alphabet" (see ``bytes_to_unicode``) because the files are text.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ class WordPieceTokenizer:
     ) -> tuple[list[int], list[int]]:
         """``(ids, token_type_ids)``: type 0 for ``[CLS]``, the first text and its
         ``[SEP]``; type 1 for the pair and its ``[SEP]``. ``truncation`` with
-        ``max_length`` cuts the longer text first (see :func:`_truncate`)."""
+        ``max_length`` cuts the longer text first (see ``_truncate``)."""
         first = self._ids(text)
         second = None if pair is None else self._ids(pair)
         specials = (1 + (second is not None) + 1) if add_special_tokens else 0
@@ -317,7 +317,7 @@ class WordPieceTokenizer:
 
     @classmethod
     def train(cls, text: str, vocab_size: int, **kwargs) -> WordPieceTokenizer:
-        """Learn a vocabulary from ``text`` (see :mod:`.wordpiece_train`); the merges, in
+        """Learn a vocabulary from ``text`` (see ``.wordpiece_train``); the merges, in
         order, are in the result's ``merges``."""
         from tinyformer.tokenizers.wordpiece_train import train_wordpiece
 

@@ -1,8 +1,8 @@
 """Explorers for looking inside a trained model: a token's nearest neighbours in embedding
 space, and any head's attention pattern on any text.
 
-The numbers come from :func:`tinyformer.inspect.nearest_neighbours` and
-:func:`tinyformer.inspect.attention_patterns`; this module only draws them.
+The numbers come from ``tinyformer.inspect.nearest_neighbours`` and
+``tinyformer.inspect.attention_patterns``; this module only draws them.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 For a budget ``C`` every model size ``N`` gets ``D = C / (6 N)`` tokens; each law's loss along
 that line is an IsoFLOP curve, and its lowest point is the compute-optimal model
-(:meth:`tinyformer.scaling.laws.ChinchillaLaw.compute_optimal`). The rule of 20 tokens per
+(``tinyformer.scaling.laws.ChinchillaLaw.compute_optimal``). The rule of 20 tokens per
 parameter is marked beside them. This module only draws; the maths is in
-:mod:`tinyformer.scaling.laws`.
+``tinyformer.scaling.laws``.
 """
 
 from __future__ import annotations

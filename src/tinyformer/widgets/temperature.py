@@ -1,7 +1,7 @@
 """The temperature explorer: how temperature, top-k and top-p reshape a next-token distribution.
 
-The numbers come from :func:`tinyformer.sampling.describe_distribution` and
-:func:`tinyformer.sampling.sample_chain`; this module only draws them.
+The numbers come from ``tinyformer.sampling.describe_distribution`` and
+``tinyformer.sampling.sample_chain``; this module only draws them.
 """
 
 from __future__ import annotations
