@@ -4,7 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from tinyformer.layers import FeedForward, LayerNorm, RMSNorm, SwiGLU, init_weights
+from tinyformer.attention import MultiHeadAttention
+from tinyformer.config import GPTConfig
+from tinyformer.layers import (
+    FeedForward,
+    LayerNorm,
+    RMSNorm,
+    SwiGLU,
+    TransformerBlock,
+    init_weights,
+)
+from tinyformer.model import GPT
 from tinyformer.positional import LearnedPositionalEmbedding
 
 g = torch.Generator().manual_seed(0)
@@ -117,8 +127,7 @@ def test_feedforward_is_position_wise():
 def test_init_weights_std_and_residual_scaling():
     torch.manual_seed(0)
     m = nn.Module()
-    m.attn = nn.Module()
-    m.attn.out_proj = nn.Linear(512, 512)
+    m.attn = MultiHeadAttention(512, 8)
     m.mlp = FeedForward(512)
     m.ln = LayerNorm(512)
     with torch.no_grad():
@@ -131,6 +140,55 @@ def test_init_weights_std_and_residual_scaling():
     assert (m.mlp.up.bias == 0).all() and (m.ln.weight == 1).all()
     init_weights(m, n_layer=8, scale_residual=False)
     assert abs(m.mlp.down.weight.std().item() - 0.02) < 0.001
+
+
+def test_residual_projections_are_marked_not_guessed_from_names():
+    torch.manual_seed(0)
+    m = nn.ModuleDict(
+        {
+            "mixer": MultiHeadAttention(256, 4),  # names unlike GPT's attn / mlp
+            "ffn_swiglu": SwiGLU(256),
+            "out_proj": nn.Linear(256, 256),  # named like one, but not marked
+        }
+    )
+    init_weights(m, n_layer=8)
+    scaled = 0.02 / math.sqrt(16)
+    assert abs(m["mixer"].out_proj.weight.std().item() - scaled) < 0.0005
+    assert abs(m["ffn_swiglu"].down.weight.std().item() - scaled) < 0.0005
+    assert abs(m["out_proj"].weight.std().item() - 0.02) < 0.001
+    assert abs(m["mixer"].q_proj.weight.std().item() - 0.02) < 0.001
+
+
+def _std_by_role(block):
+    return (
+        block.attn.q_proj.weight.std().item(),
+        block.attn.out_proj.weight.std().item(),
+        block.mlp.down.weight.std().item(),
+    )
+
+
+@pytest.mark.parametrize("ffn", ["gelu", "swiglu"])
+def test_a_block_alone_is_initialized_as_inside_gpt(ffn):
+    config = GPTConfig(
+        vocab_size=64, block_size=16, n_layer=8, n_head=4, n_embd=256, ffn=ffn
+    )
+    torch.manual_seed(0)
+    alone = _std_by_role(TransformerBlock(config))
+    torch.manual_seed(1)
+    inside = _std_by_role(GPT(config).blocks[3])
+    scaled = 0.02 / math.sqrt(2 * config.n_layer)
+    for a, b, expected in zip(alone, inside, (0.02, scaled, scaled)):
+        assert abs(a - expected) < 0.1 * expected and abs(b - expected) < 0.1 * expected
+
+
+def test_initialize_false_keeps_pytorch_default():
+    config = GPTConfig(vocab_size=64, block_size=16, n_layer=8, n_head=4, n_embd=256)
+    torch.manual_seed(0)
+    block = TransformerBlock(config, initialize=False)
+    # nn.Linear's default: uniform with bound 1/sqrt(fan_in), so std 1/sqrt(3 fan_in)
+    default = 1 / math.sqrt(3 * 256)
+    assert abs(block.attn.out_proj.weight.std().item() - default) < 0.05 * default
+    assert block.attn.q_proj.bias.abs().max() > 0
 
 
 def test_init_weights_covers_learned_positions():

@@ -10,7 +10,9 @@ def test_show_source_is_the_installed_code():
     code = show_source(GPT.forward)
     assert code.data == inspect.getsource(GPT.forward)
     assert "def forward" in code.data
-    assert "highlight" in code._repr_html_()  # rendered with Pygments, as the book shows it
+    assert (
+        "highlight" in code._repr_html_()
+    )  # rendered with Pygments, as the book shows it
 
 
 def test_show_source_names_what_it_cannot_show():

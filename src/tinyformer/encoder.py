@@ -129,7 +129,8 @@ class Encoder(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         blocks = config.block_config()
         self.blocks = nn.ModuleList(
-            TransformerBlock(blocks, causal=False) for _ in range(config.n_layer)
+            TransformerBlock(blocks, causal=False, initialize=False)
+            for _ in range(config.n_layer)
         )
         # BERT's initialization: N(0, 0.02) everywhere, no depth scaling
         init_weights(self, config.n_layer, scale_residual=False)

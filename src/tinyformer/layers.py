@@ -109,6 +109,7 @@ class FeedForward(nn.Module):
         self.activation = activation
         self.up = nn.Linear(d_model, hidden, bias=bias)
         self.down = nn.Linear(hidden, d_model, bias=bias)
+        self.down.is_residual_projection = True  # see init_weights
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,6 +137,7 @@ class SwiGLU(nn.Module):
         self.gate = nn.Linear(d_model, hidden, bias=bias)
         self.up = nn.Linear(d_model, hidden, bias=bias)
         self.down = nn.Linear(hidden, d_model, bias=bias)
+        self.down.is_residual_projection = True  # see init_weights
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,12 +175,22 @@ class TransformerBlock(nn.Module):
     transformer, BERT). ``residual=False`` removes both skip connections; it exists for
     the book's experiments on why they matter (the attribute can also be flipped later).
     ``causal=False`` lets every token attend to every other (an encoder's block).
+
+    A new block is initialized as GPT-2 initializes every block (``init_weights`` with
+    ``config.n_layer``), so a block on its own starts as it would inside a model. Models
+    that build many blocks pass ``initialize=False`` and initialize all their parameters
+    in one pass afterwards, with the same rule; ``initialize=False`` alone leaves
+    PyTorch's default initialization, for experiments that compare the two.
     ``forward(x (B, T, C), kv_cache=None, positions=None, attention_mask=None) -> (B, T, C)``
     (``attention_mask (B, T)``: False or 0 marks padding that no token may attend to).
     """
 
     def __init__(
-        self, config: GPTConfig, residual: bool = True, causal: bool = True
+        self,
+        config: GPTConfig,
+        residual: bool = True,
+        causal: bool = True,
+        initialize: bool = True,
     ) -> None:
         super().__init__()
         self.pre_norm = config.norm_position == "pre"
@@ -204,6 +216,8 @@ class TransformerBlock(nn.Module):
         # global norm, and every committed training result) stays as it always was.
         self.ln_2 = make_norm(config) if config.ffn != "none" else None
         self.mlp = make_ffn(config)
+        if initialize:
+            init_weights(self, config.n_layer)
 
     def forward(
         self,
@@ -236,9 +250,15 @@ def init_weights(
     Linear layers, embeddings and learned position embeddings all get N(0, std), as in
     nanoGPT and Hugging Face's GPT-2 (OpenAI's original code drew positions with 0.01).
 
-    With ``scale_residual`` the projections that write into the residual stream
-    (``attn.out_proj`` and the FFN's ``down``) get ``std / sqrt(2 * n_layer)``: the stream
-    is a sum of ``2 * n_layer`` such writes, so its variance then stays near constant in depth.
+    With ``scale_residual`` the projections that write into the residual stream get
+    ``std / sqrt(2 * n_layer)``: the stream is a sum of ``2 * n_layer`` such writes, so its
+    variance then stays near constant in depth. Which projections those are is not guessed
+    from names: each attention layer's ``out_proj`` and each feed-forward layer's ``down``
+    carry ``is_residual_projection = True``, set where they are created.
+
+    The same rule applies wherever a block is built: ``TransformerBlock`` applies it to
+    itself, and ``GPT`` to the whole model (its blocks are built with ``initialize=False``
+    and initialized in the same single pass as the embeddings).
     """
     for sub in module.modules():
         if isinstance(sub, nn.Linear):
@@ -252,6 +272,6 @@ def init_weights(
             if getattr(sub, "bias", None) is not None:
                 nn.init.zeros_(sub.bias)
     if scale_residual:
-        for name, param in module.named_parameters():
-            if name.endswith(("attn.out_proj.weight", "mlp.down.weight")):
-                nn.init.normal_(param, 0.0, std / math.sqrt(2 * n_layer))
+        for sub in module.modules():
+            if getattr(sub, "is_residual_projection", False):
+                nn.init.normal_(sub.weight, 0.0, std / math.sqrt(2 * n_layer))

@@ -52,7 +52,7 @@ class GPT(nn.Module):
         # for what the causal mask reveals.
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(config) for _ in range(config.n_layer)
+            TransformerBlock(config, initialize=False) for _ in range(config.n_layer)
         )
         # Post-norm blocks already end in a norm; pre-norm leaves the stream un-normalized.
         self.ln_f = (

@@ -92,7 +92,7 @@ class Seq2Seq(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         blocks = config.block_config()
         self.encoder_blocks = nn.ModuleList(
-            TransformerBlock(blocks, causal=False)
+            TransformerBlock(blocks, causal=False, initialize=False)
             for _ in range(config.n_encoder_layer)
         )
         self.encoder_norm = make_norm(blocks)
