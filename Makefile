@@ -38,8 +38,10 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(CHAPTERS)
 
+## make html: the book, warning-free, then what a reader must never see (tools/check_html.py).
 html: $(STAMP)
 	$(BIN)/jupyter-book build -W -n --keep-going .
+	$(BIN)/python tools/check_html.py _build/html
 
 ## make refresh: re-execute chapters in place (make refresh CHAPTERS=book/01_language_models.ipynb for one).
 refresh: $(STAMP)
