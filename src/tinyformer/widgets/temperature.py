@@ -6,6 +6,7 @@ The numbers come from ``tinyformer.sampling.describe_distribution`` and
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -50,9 +51,12 @@ def draw_distribution(
             f", top-p {top_p:.2f}" if top_p and top_p < 1 else "",
         ]
     )
+    # Two short lines rather than one long one, so the title fits a 7-inch figure.
     ax.set_title(
-        f"T = {temperature:.2f}{filters}: entropy {view.entropy:.2f} nats, "
-        f"perplexity {view.perplexity:.1f}, {view.kept} of {len(logits)} kept"
+        f"T = {temperature:.2f}{filters}\n"
+        f"entropy {view.entropy:.2f} nats, perplexity {view.perplexity:.1f}, "
+        f"{view.kept} of {len(logits)} kept",
+        fontsize=10,
     )
     ax.legend(loc="upper right")
 
@@ -113,7 +117,7 @@ def temperature_explorer(
         k = top_k.value or None
         with out:
             out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(9, 3.5))
+            fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
             draw_distribution(
                 ax,
                 transition_logits[context],
@@ -158,7 +162,12 @@ def temperature_animation(
 
     Display it in the HTML book with ``HTML(anim.to_jshtml())``, which needs no kernel.
     """
-    fig, (ax, text_ax) = plt.subplots(2, 1, figsize=(9, 4.5), height_ratios=[4, 1])
+    # 7 inches wide fits the book's text column. The constrained layout is recomputed
+    # at every frame's draw, so labels and titles stay inside the figure (a layout
+    # computed once, before any frame is drawn, would crop them).
+    fig, (ax, text_ax) = plt.subplots(
+        2, 1, figsize=(7, 4.5), height_ratios=[4, 1], layout="constrained"
+    )
     samples = [
         _sample_text(transition_logits, decode, context, t, None, None, length, seed)
         for t in temperatures
@@ -168,10 +177,16 @@ def temperature_animation(
         draw_distribution(ax, transition_logits[context], labels, temperatures[i])
         text_ax.clear()
         text_ax.axis("off")
-        text_ax.text(0, 0.5, "sample: " + samples[i], family="monospace", va="center")
+        text_ax.text(
+            0,
+            0.5,
+            textwrap.fill("sample: " + samples[i], width=72),
+            family="monospace",
+            fontsize=9,
+            va="center",
+        )
         return []
 
-    fig.tight_layout()
     anim = animation.FuncAnimation(fig, frame, frames=len(temperatures), interval=400)
     plt.close(fig)
     return anim
