@@ -54,17 +54,20 @@ def main() -> None:
     fast_total = t_count + t_fast
     naive_total = t_count + t_naive_full
     print(
-        f"training {MERGES} merges on TinyShakespeare ({len(text):,} chars, {len(counts):,} distinct words)"
+        f"training {MERGES} merges on TinyShakespeare ({len(text):,} chars, "
+        f"{len(counts):,} distinct words)"
     )
     print(f"  pre-tokenize + count words:       {t_count:6.2f} s")
     print(
-        f"  incremental trainer, total:       {fast_total:6.2f} s  (target < 10 s: {'met' if fast_total < 10 else 'MISSED'})"
+        f"  incremental trainer, total:       {fast_total:6.2f} s  (target < 10 s: "
+        f"{'met' if fast_total < 10 else 'MISSED'})"
     )
     how = (
         "measured" if len(naive) == MERGES else f"extrapolated from {len(naive)} merges"
     )
     print(
-        f"  naive recount trainer, total:     {naive_total:6.2f} s  ({how}; same merges)"
+        f"  naive recount trainer, total:     {naive_total:6.2f} s  ({how}; same "
+        "merges)"
     )
     print(f"  training speed-up (naive / incremental): {naive_total / fast_total:.1f}x")
 
@@ -75,14 +78,16 @@ def main() -> None:
     assert ids == ref, "our GPT-2 encoding differs from tiktoken's"
     _, t_warm = timed(ours.encode_ordinary, text)
     print(
-        f"encoding TinyShakespeare with GPT-2's merges ({len(ids):,} tokens, identical ids)"
+        f"encoding TinyShakespeare with GPT-2's merges ({len(ids):,} tokens, identical "
+        "ids)"
     )
     print(f"  tiktoken:               {t_ref:6.3f} s")
     print(f"  ours (empty cache):     {t_ours:6.3f} s")
     print(f"  ours (warm word cache): {t_warm:6.3f} s")
     ratio = t_ours / t_ref
     print(
-        f"  encoding time ratio (ours / tiktoken): {ratio:.1f}x  (target <= 10x: {'met' if ratio <= 10 else 'MISSED'})"
+        f"  encoding time ratio (ours / tiktoken): {ratio:.1f}x  (target <= 10x: "
+        f"{'met' if ratio <= 10 else 'MISSED'})"
     )
 
 

@@ -1,22 +1,23 @@
-"""Inference on the trained Shakespeare model: the KV cache, int8 weights, speculative decoding.
+"""Inference on the trained Shakespeare model: KV cache, int8, speculative decoding.
 
     python benchmarks/bench_inference.py            # about two minutes on 2 cores
 
 Every figure that matters is a ratio measured in this run (machines are noisy):
 
-1. KV cache: seconds per generated token without and with the cache (best of three
-   runs taken in turn), averaged over
-   generating 500 tokens greedily, whether both outputs are identical, and the time of the
-   single step at position 500 with and without the cache. The shipped model was trained
-   on 128-character windows; rotary positions have no table, so the same weights also run
-   with a 1,024-token window (``block_size=1024``), where the cache is never emptied. With
-   the trained window of 128, ``generate`` crops and recomputes once the window is full, so
-   the cache only helps for the first 128 tokens; both are printed.
+1. KV cache: seconds per generated token without and with the cache (best of three runs
+   taken in turn), averaged over generating 500 tokens greedily, whether both outputs
+   are identical, and the time of the single step at position 500 with and without the
+   cache. The shipped model was trained on 128-character windows; rotary positions have
+   no table, so the same weights also run with a 1,024-token window
+   (``block_size=1024``), where the cache is never emptied. With the trained window of
+   128, ``generate`` crops and recomputes once the window is full, so the cache only
+   helps for the first 128 tokens; both are printed.
 2. int8 weight-only quantization (:mod:`tinyformer.quantize`): size, time per generated
    token, and the validation loss on the whole validation split, before and after.
-3. Speculative decoding (:mod:`tinyformer.speculative`) with a one-layer draft trained here
-   for a few hundred steps: acceptance rate, target passes per token and the speed ratio
-   against the target's own cached generation, greedy (outputs identical) and sampled.
+3. Speculative decoding (:mod:`tinyformer.speculative`) with a one-layer draft trained
+   here for a few hundred steps: acceptance rate, target passes per token and the speed
+   ratio against the target's own cached generation, greedy (outputs identical) and
+   sampled.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def best_of(fn, repeats=2):
 
 
 def best_of_interleaved(fns, rounds=3):
-    """Best time and last output of each function, running them in turn ``rounds`` times:
-    a slow spell of the machine then hits every contender, not just one."""
+    """Best time and last output of each function, running them in turn ``rounds``
+    times: a slow spell of the machine then hits every contender, not just one."""
     times, outs = [float("inf")] * len(fns), [None] * len(fns)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
@@ -86,8 +87,8 @@ def main() -> None:
             ]
         )
         print(
-            f"  window {window:5d}: {1e3 * slow / NEW_TOKENS:6.2f} ms/token without the "
-            f"cache, {1e3 * fast / NEW_TOKENS:5.2f} with: {slow / fast:5.1f}x, "
+            f"  window {window:5d}: {1e3 * slow / NEW_TOKENS:6.2f} ms/token without "
+            f"the cache, {1e3 * fast / NEW_TOKENS:5.2f} with: {slow / fast:5.1f}x, "
             f"identical outputs: {torch.equal(a, b)}"
         )
 
@@ -122,9 +123,10 @@ def main() -> None:
         for name, m in (("float32", fp32), ("int8", int8))
     }
     print(
-        f"  {report.layers} Linear layers quantized; size {report.bytes_before / 1e6:.2f} MB"
-        f" -> {report.bytes_after / 1e6:.2f} MB ({report.ratio:.2f}x smaller;"
-        f" the tied embedding table stays float32: {model_bytes(model.wte) / 1e6:.2f} MB)"
+        f"  {report.layers} Linear layers quantized; size "
+        f"{report.bytes_before / 1e6:.2f} MB -> {report.bytes_after / 1e6:.2f} MB "
+        f"({report.ratio:.2f}x smaller; the tied embedding table stays float32: "
+        f"{model_bytes(model.wte) / 1e6:.2f} MB)"
     )
     print(
         f"  validation loss {losses['float32']:.4f} -> {losses['int8']:.4f} "
@@ -153,8 +155,8 @@ def main() -> None:
     train(draft, train_data, None, run, quiet=True)
     draft.eval()
     print(
-        f"  draft: {draft.num_parameters():,} parameters, trained {run.max_steps} steps "
-        f"in {time.perf_counter() - start:.0f} s; validation loss "
+        f"  draft: {draft.num_parameters():,} parameters, trained {run.max_steps} "
+        f"steps in {time.perf_counter() - start:.0f} s; validation loss "
         f"{evaluate(draft, val_data, context=128):.3f}"
     )
     target = widened(model, 1024)

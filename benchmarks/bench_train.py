@@ -1,8 +1,9 @@
-"""Time to a validation loss of 1.88 on TinyShakespeare characters: our preset vs nanoGPT's settings.
+"""Time to a validation loss of 1.88 on TinyShakespeare characters: our preset vs
+nanoGPT's settings.
 
-    python benchmarks/bench_train.py              # both runs, about 3 minutes on 2 cores
+    python benchmarks/bench_train.py        # both runs, about 3 minutes on 2 cores
     python benchmarks/bench_train.py --skip-baseline
-    python benchmarks/bench_train.py --gpu        # also nanoGPT's GPU recipe, if CUDA is present
+    python benchmarks/bench_train.py --gpu  # also nanoGPT's GPU recipe (needs CUDA)
 
 Both runs use this package's training loop and the *full* validation split (every one of
 its 111,540 characters scored once), so their times compare like with like:
@@ -10,14 +11,15 @@ its 111,540 characters scored once), so their times compare like with like:
 - ``shakespeare-char``: the book's preset, exactly what ``python -m tinyformer.train
   --preset shakespeare-char`` runs (evaluation only after the last step).
 - ``nanogpt-cpu``: nanoGPT's documented CPU configuration (4 layers, 4 heads, 128 wide,
-  context 64, batch 12, 2000 iterations, learning rate 1e-3) in our code. It is evaluated
-  every 100 steps to find when it crosses the target; its time is counted *without* those
-  evaluations, which favours the baseline.
+  context 64, batch 12, 2000 iterations, learning rate 1e-3) in our code. It is
+  evaluated every 100 steps to find when it crosses the target; its time is counted
+  *without* those evaluations, which favours the baseline.
 
 Machines are noisy, so the figures that matter are the ratios, measured in the same run:
-time-to-target of the baseline over ours, and the training throughput as a fraction of this
-machine's float32 matrix-multiply peak (measured here, first). nanoGPT itself took 213 s
-to its 1.8857 on this machine kind (its own 20-batch estimate; see the book's guide).
+time-to-target of the baseline over ours, and the training throughput as a fraction of
+this machine's float32 matrix-multiply peak (measured here, first). nanoGPT itself took
+213 s to its 1.8857 on this machine kind (its own 20-batch estimate; see the book's
+guide).
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ def matmul_peak(n: int = 1024, seconds: float = 2.0) -> float:
 
 
 def train_flops_per_token(config, context: int) -> float:
-    """6 x (non-embedding parameters) + the attention scores, forward and backward (Kaplan et al. 2020)."""
+    """6 x (non-embedding parameters) + the attention scores, forward and backward.
+
+    The estimate of Kaplan et al. (2020).
+    """
     model = GPT(config)
     n = model.num_parameters() - model.wte.weight.numel()
     return 6 * n + 6 * config.n_layer * context * config.n_embd
@@ -106,7 +111,8 @@ def main() -> None:
     data = train_val_split(ids)
     peak = matmul_peak()
     print(
-        f"fp32 matmul peak here: {peak:.0f} GFLOP/s; {torch.get_num_threads()} threads; target val loss {TARGET}"
+        f"fp32 matmul peak here: {peak:.0f} GFLOP/s; {torch.get_num_threads()} "
+        f"threads; target val loss {TARGET}"
     )
 
     ours = run("shakespeare-char", data)
@@ -116,37 +122,42 @@ def main() -> None:
     for r in rows:
         if r["reached"]:
             reached = (
-                f"reached {TARGET} at step {r['reached']} ({r['with_evals']:.1f} s with evaluations, "
-                f"{r['train_only']:.1f} s training only)"
+                f"reached {TARGET} at step {r['reached']} ({r['with_evals']:.1f} s "
+                f"with evaluations, {r['train_only']:.1f} s training only)"
             )
         else:
             reached = f"did not reach {TARGET}"
         print(
-            f"{r['name']:17} final full-val loss {r['final']:.4f}; {reached}; whole run {r['wall']:.1f} s; "
-            f"{r['tokens_per_sec']:,.0f} tokens/s = {r['flops'] / 1e9:.0f} GFLOP/s = "
-            f"{r['flops'] / 1e9 / peak:.0%} of the matmul peak"
+            f"{r['name']:17} final full-val loss {r['final']:.4f}; {reached}; whole "
+            f"run {r['wall']:.1f} s; {r['tokens_per_sec']:,.0f} tokens/s = "
+            f"{r['flops'] / 1e9:.0f} GFLOP/s = {r['flops'] / 1e9 / peak:.0%} of the "
+            "matmul peak"
         )
     ours_time = ours["wall"] if ours["with_evals"] is not None else None
     if ours_time is None:
         print(f"our preset did NOT reach {TARGET}")
     else:
         print(
-            f"ours: {ours_time:.1f} s wall from start to {TARGET} (model build, training and evaluation)"
+            f"ours: {ours_time:.1f} s wall from start to {TARGET} (model build, "
+            "training and evaluation)"
         )
         print(
-            f"speed-up vs nanoGPT's own 213 s on this machine kind: {NANOGPT_SECONDS / ours_time:.1f}x"
+            "speed-up vs nanoGPT's own 213 s on this machine kind: "
+            f"{NANOGPT_SECONDS / ours_time:.1f}x"
         )
         if len(rows) > 1:
             base = rows[1]
             if base["train_only"] is not None:
                 print(
-                    f"speed-up vs nanoGPT's settings in our code, same run: {base['train_only'] / ours_time:.1f}x"
+                    "speed-up vs nanoGPT's settings in our code, same run: "
+                    f"{base['train_only'] / ours_time:.1f}x"
                 )
             else:
                 print(
-                    f"nanoGPT's settings in our code never reached {TARGET} on the full validation split "
-                    f"(final {base['final']:.4f} after {base['train_total']:.0f} s of training): "
-                    f"the speed-up is more than {base['train_total'] / ours_time:.1f}x"
+                    f"nanoGPT's settings in our code never reached {TARGET} on the "
+                    f"full validation split (final {base['final']:.4f} after "
+                    f"{base['train_total']:.0f} s of training): the speed-up is more "
+                    f"than {base['train_total'] / ours_time:.1f}x"
                 )
 
     if args.gpu:
@@ -155,8 +166,9 @@ def main() -> None:
         else:
             gpu = run("shakespeare-char-gpu", data)
             print(
-                f"GPU preset ({torch.cuda.get_device_name()}): final full-val loss {gpu['final']:.4f} "
-                f"in {gpu['wall']:.1f} s (nanoGPT: 1.4697 in about 3 minutes on an A100)"
+                f"GPU preset ({torch.cuda.get_device_name()}): final full-val loss "
+                f"{gpu['final']:.4f} in {gpu['wall']:.1f} s (nanoGPT: 1.4697 in about "
+                "3 minutes on an A100)"
             )
 
 

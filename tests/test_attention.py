@@ -27,7 +27,7 @@ def qkv(shape_q, shape_k, d_v=None, dtype=torch.float32, seed=0):
     return q, k, v
 
 
-# --- causal_mask --------------------------------------------------------------------------
+# --- causal_mask ----------------------------------------------------------------------
 
 
 def test_causal_mask_square_is_lower_triangle():
@@ -43,7 +43,7 @@ def test_causal_mask_with_cache_aligns_queries_to_the_end():
         causal_mask(3, 2)
 
 
-# --- scaled_dot_product_attention ---------------------------------------------------------
+# --- scaled_dot_product_attention -----------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -148,7 +148,7 @@ def test_sdpa_bad_input():
         scaled_dot_product_attention(q, k, v, dropout_p=1.0)
 
 
-# --- MultiHeadAttention -------------------------------------------------------------------
+# --- MultiHeadAttention ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -343,7 +343,8 @@ def test_mha_bad_configurations_and_inputs():
 
 
 def test_alibi_without_the_causal_mask_is_refused():
-    # -m * (i - j) is positive for future keys: unmasked, query 0 would favour the farthest one.
+    # -m * (i - j) is positive for future keys: unmasked, query 0 would favour the
+    # farthest one.
     with pytest.raises(ValueError, match="alibi=True needs causal=True"):
         MultiHeadAttention(d_model=16, n_heads=4, causal=False, alibi=True)
     MultiHeadAttention(

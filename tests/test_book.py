@@ -129,7 +129,7 @@ def test_nothing_in_the_package_or_book_reaches_the_network():
 
 
 def test_the_html_build_drops_repeated_scripts():
-    """tools/dedupe_scripts.py (a local Sphinx extension) keeps one copy of each script."""
+    """tools/dedupe_scripts.py (a local Sphinx extension) keeps one copy per script."""
     import importlib.util
 
     from sphinx.builders.html._assets import _JavaScript

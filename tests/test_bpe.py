@@ -1,4 +1,7 @@
-"""BPETokenizer: training against hand-computed merges and the naive trainer, GPT-2 against tiktoken."""
+"""BPETokenizer: training and GPT-2's encoding.
+
+Training against hand-computed merges and the naive trainer, GPT-2 against tiktoken.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +30,9 @@ def shakespeare():
     return load_tinyshakespeare()
 
 
-# Text the hypothesis tests draw from: arbitrary code points plus pieces chosen to stress
-# the regex and the merges (emoji with joiners, CJK, combining marks, whitespace runs,
-# contractions, digits, and the special token).
+# Text the hypothesis tests draw from: arbitrary code points plus pieces chosen to
+# stress the regex and the merges (emoji with joiners, CJK, combining marks, whitespace
+# runs, contractions, digits, and the special token).
 _PIECES = st.sampled_from(
     [
         "👍🏽",
@@ -63,8 +66,8 @@ _TEXT = st.lists(st.one_of(st.text(max_size=8), _PIECES), max_size=12).map("".jo
 def test_pair_counting_by_hand():
     # "aaabdaaabac" as one word. Pair counts: aa 4 (overlapping runs count twice), ab 2,
     # bd 1, da 1, ba 1, ac 1. First merge: (a, a) -> 256; "aaa" merges left to right, so
-    # the word becomes [256, a, b, d, 256, a, b, a, c]. Now (256, a) and (a, b) both occur
-    # twice; the tie goes to the greater bytes, (b"aa", b"a") > (b"a", b"b"), so
+    # the word becomes [256, a, b, d, 256, a, b, a, c]. Now (256, a) and (a, b) both
+    # occur twice; the tie goes to the greater bytes, (b"aa", b"a") > (b"a", b"b"), so
     # (256, a) -> 257 ("aaa"). Then [257, b, d, 257, b, a, c]: (257, b) -> 258.
     counts = word_counts("aaabdaaabac", r"\w+")
     assert counts == Counter({b"aaabdaaabac": 1})
@@ -73,7 +76,8 @@ def test_pair_counting_by_hand():
 
 
 def test_ties_go_to_the_lexicographically_greatest_pair():
-    # Every pair occurs once; the greatest by bytes is (y, z), then (x, y) ... in "xyz abc".
+    # Every pair occurs once; the greatest by bytes is (y, z), then (x, y) ...
+    # in "xyz abc".
     counts = word_counts("abc xyz", r"\w+")
     expected = [(ord("y"), ord("z")), (ord("x"), 256)]
     assert train_merges(counts, 2) == expected
@@ -105,7 +109,8 @@ def test_train_vocabulary_specials_and_errors():
     tok = BPETokenizer.train(text, vocab_size=262, special_tokens=["<|sep|>"])
     assert tok.vocab_size == 262
     assert tok.special_tokens == {"<|sep|>": 261}
-    # No merged token contains any piece of a special token's text spanning the boundary.
+    # No merged token contains any piece of a special token's text spanning the
+    # boundary.
     assert all(b"<" not in tok.token_bytes(i) or i < 256 for i in range(256, 261))
     ids = tok.encode(text, allowed_special="all")
     assert ids.count(261) == 20
@@ -198,7 +203,8 @@ def test_decode_of_arbitrary_ids_matches_tiktoken_and_never_raises(
 
 
 def test_decode_invalid_utf8_uses_replacement_character(gpt2):
-    # Id 447 is the byte pair b"\xe2\x80": the start of a three-byte character, cut short.
+    # Id 447 is the byte pair b"\xe2\x80": the start of a three-byte character, cut
+    # short.
     assert gpt2.token_bytes(447) == b"\xe2\x80"
     assert gpt2.decode([447]) == "\ufffd"
     with pytest.raises(ValueError, match="outside the vocabulary"):

@@ -46,7 +46,8 @@ def _run_config(max_steps: int) -> TrainConfig:
 
 
 def test_resuming_from_step_k_is_bitwise_the_uninterrupted_run(tmp_path):
-    # Dropout is on, so the random state matters as well as the optimizer and the batches.
+    # Dropout is on, so the random state matters as well as the optimizer and the
+    # batches.
     data = _data()
     train_data, val_data = data[:2500], data[2500:]
     straight = _model()

@@ -1,4 +1,4 @@
-"""The command lines (prepare, train, sample), streaming BPE, and training under torchrun."""
+"""The command lines (prepare, train, sample), streaming BPE, and torchrun training."""
 
 from __future__ import annotations
 

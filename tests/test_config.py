@@ -4,7 +4,8 @@ from tinyformer.config import FFNS, NORMS, POSITIONS, GPTConfig, swiglu_hidden
 
 
 def test_gpt2_preset_has_gpt2_small_shape():
-    # Radford et al. (2019), table 2, smallest model; vocabulary and context from the release.
+    # Radford et al. (2019), table 2, smallest model; vocabulary and context from the
+    # release.
     c = GPTConfig.gpt2()
     assert (c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd) == (
         50257,

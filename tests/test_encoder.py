@@ -1,6 +1,6 @@
-"""The BERT-style encoder: equal to Hugging Face's BertModel (random small configs and the
-real MiniLM weights), sentence embeddings equal to sentence-transformers', padding that
-changes nothing, bidirectional attention, the masked-LM head, and clear errors."""
+"""The BERT-style encoder: equal to Hugging Face's BertModel (random small configs and
+the real MiniLM weights), sentence embeddings equal to sentence-transformers', padding
+that changes nothing, bidirectional attention, the masked-LM head, and clear errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""tinyformer.inspect: recording changes nothing, edits equal the forward pass recomputed by
-hand, the logit lens ends at the model's logits, and head scores on known patterns."""
+"""tinyformer.inspect: recording changes nothing, edits equal the forward pass
+recomputed by hand, the logit lens ends at the model's logits, and head scores on known
+patterns."""
 
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ def test_zero_ablating_an_mlp_and_patching_activations():
     with torch.no_grad():
         x = clean["blocks.2.resid_pre"] + clean["blocks.2.attn_out"]
         torch.testing.assert_close(ablated, model.lm_head(model.ln_f(x)))
-    # patching layer 0's output from another input reproduces that input's logits exactly
+    # patching layer 0's output from another input reproduces that input's logits
+    # exactly
     other = _idx(B=2, T=12).flip(-1)
     with record(model, ["blocks.0.resid_post"]) as source:
         other_logits, _ = model(other)
@@ -204,7 +206,10 @@ def test_bad_hook_names_and_edits_are_refused():
 
 
 def _pattern_from(targets: torch.Tensor, H: int = 2) -> torch.Tensor:
-    """A (1, H, T, T) pattern: head 0 spreads evenly over targets (uniform causal where none), head 1 is uniform causal."""
+    """A (1, H, T, T) pattern: head 0 attends to targets, head 1 is uniform causal.
+
+    Head 0 spreads evenly over the targets (uniform causal where a row has none).
+    """
     T = targets.shape[-1]
     uniform = causal_mask(T, T).float()
     uniform = uniform / uniform.sum(-1, keepdim=True)
@@ -227,7 +232,8 @@ def test_head_scores_on_known_patterns():
     sink = torch.zeros(T, T, dtype=torch.bool)
     sink[:, 0] = True
     assert first_token_score(_pattern_from(sink))[0] == pytest.approx(1.0)
-    # a random segment of 5 tokens, repeated: the induction target of position t >= 5 is t - 4
+    # a random segment of 5 tokens, repeated: the induction target of position t >= 5 is
+    # t - 4
     segment = torch.tensor([3, 7, 1, 9, 4])
     tokens = torch.cat([segment, segment])[None]
     induct = torch.zeros(T, T, dtype=torch.bool)
@@ -288,7 +294,8 @@ def test_attention_patterns_stack_every_layer_and_match_plain_attention():
     idx = _idx(T=9)
     patterns = attention_patterns(model, idx)
     assert patterns.shape == (3, 2, 4, 9, 9) and model.training  # mode restored
-    # recompute block 0's weights by hand from its input: softmax(q k^T / sqrt(d)) causally
+    # recompute block 0's weights by hand from its input: softmax(q k^T / sqrt(d))
+    # causally
     with record(model, ["blocks.0.resid_pre"]) as cache:
         model.eval()
         model(idx)

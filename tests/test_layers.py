@@ -113,7 +113,8 @@ def test_swiglu_formula_and_parameter_match():
     a, b = x @ sw.gate.weight.T, x @ sw.up.weight.T
     expected = (a * torch.sigmoid(a) * b) @ sw.down.weight.T
     torch.testing.assert_close(sw(x), expected)
-    d = 96  # 8/3 * 96 = 256 exactly: SwiGLU then has exactly the 8 d^2 weights of a 4x MLP
+    # 8/3 * 96 = 256 exactly: SwiGLU then has exactly the 8 d^2 weights of a 4x MLP
+    d = 96
     assert sum(p.numel() for p in SwiGLU(d).parameters()) == 8 * d * d
     assert sum(p.numel() for p in FeedForward(d, bias=False).parameters()) == 8 * d * d
 

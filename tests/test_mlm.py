@@ -1,5 +1,6 @@
 """Masked-LM collation: BERT's 15% / 80-10-10 proportions, labels only where chosen,
-special tokens and padding never chosen, and the loss computed on chosen positions only."""
+special tokens and padding never chosen, and the loss computed on chosen positions
+only."""
 
 from __future__ import annotations
 

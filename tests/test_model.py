@@ -117,7 +117,8 @@ def test_kv_cache_forward_matches_full_forward(position):
 def test_generate_with_and_without_cache_is_identical_when_greedy(position):
     model = small(position=position)
     prompt = ids(2, 3)
-    # 30 new tokens with block_size 16: the window fills and the cache is cropped and refilled
+    # 30 new tokens with block_size 16: the window fills and the cache is cropped and
+    # refilled
     with_cache = model.generate(prompt, 30, temperature=0.0)
     without = model.generate(prompt, 30, temperature=0.0, use_cache=False)
     assert with_cache.shape == (2, 33)
@@ -132,7 +133,8 @@ def test_cache_processes_one_position_per_step_until_the_window_is_full():
         lambda m, inputs, out: seen.append(inputs[0].shape[1])
     )
     model.generate(ids(1, 5), 14, temperature=0.0)
-    # prefill 5, then 11 single steps fill the 16-position window, then crop and recompute
+    # prefill 5, then 11 single steps fill the 16-position window, then crop and
+    # recompute
     assert seen == [5] + [1] * 11 + [16, 16]
     seen.clear()
     model.generate(ids(1, 5), 14, temperature=0.0, use_cache=False)

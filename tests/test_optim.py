@@ -1,4 +1,4 @@
-"""tinyformer.optim against PyTorch's own optimizer and clipping, and hand computations."""
+"""tinyformer.optim against PyTorch's own optimizer and clipping, and by hand."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def test_adamw_first_step_by_hand():
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     p.grad = torch.tensor([0.5, 0.25])
     AdamW([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.5).step()
-    # m_hat = g and v_hat = g^2 at t = 1, so the step is lr * sign(g) (up to eps); decay first.
+    # m_hat = g and v_hat = g^2 at t = 1, so the step is lr * sign(g) (up to eps); decay
+    # first.
     expected = torch.tensor([1.0, -2.0]) * (1 - 0.1 * 0.5) - 0.1 * torch.tensor(
         [1.0, 1.0]
     )
@@ -52,7 +53,8 @@ def test_adamw_first_step_by_hand():
 
 
 def test_weight_decay_is_decoupled_from_the_gradient_scale():
-    # With zero gradient, Adam's moments stay 0 and only the decay acts: p *= 1 - lr * wd.
+    # With zero gradient, Adam's moments stay 0 and only the decay acts:
+    # p *= 1 - lr * wd.
     p = torch.nn.Parameter(torch.tensor([3.0]))
     p.grad = torch.zeros(1)
     AdamW([p], lr=0.1, weight_decay=0.2).step()

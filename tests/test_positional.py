@@ -35,7 +35,7 @@ def test_rope_frequencies_dtype_is_the_precision_of_the_result():
     assert f32.tolist() == torch.tensor(exact, dtype=torch.float64).float().tolist()
 
 
-# --- sinusoidal ---------------------------------------------------------------------------
+# --- sinusoidal -----------------------------------------------------------------------
 
 
 def test_sinusoidal_matches_the_formula_written_with_math():
@@ -96,7 +96,7 @@ def test_positions_must_be_integers():
         SinusoidalPositionalEncoding(8)(torch.tensor([0.0, 1.0]))
 
 
-# --- learned ------------------------------------------------------------------------------
+# --- learned --------------------------------------------------------------------------
 
 
 def test_learned_is_a_row_lookup_with_a_weight_parameter():
@@ -119,7 +119,7 @@ def test_learned_cannot_go_past_its_table():
         emb(torch.arange(9))
 
 
-# --- RoPE ---------------------------------------------------------------------------------
+# --- RoPE -----------------------------------------------------------------------------
 
 
 def test_rope_split_halves_matches_hugging_face_llama():
@@ -194,7 +194,7 @@ def test_rope_bad_input():
         RotaryEmbedding(8)(torch.randn(3, 8), torch.arange(4))
 
 
-# --- ALiBi --------------------------------------------------------------------------------
+# --- ALiBi ----------------------------------------------------------------------------
 
 
 def test_alibi_slopes_power_of_two_and_not():
@@ -220,7 +220,7 @@ def test_alibi_bias_is_minus_slope_times_distance():
     torch.testing.assert_close(bias[1], expected_head0 / 2)
 
 
-# --- explorer -----------------------------------------------------------------------------
+# --- explorer -------------------------------------------------------------------------
 
 
 def test_explorer_sinusoidal_similarity_is_mean_cosine_of_offset():

@@ -1,5 +1,5 @@
-"""Preallocated KV caches, explicit positions, grouped-query decoding without copies, and the
-configuration fields that loading other people's weights needs."""
+"""Preallocated KV caches, explicit positions, grouped-query decoding without copies,
+and the configuration fields that loading other people's weights needs."""
 
 from __future__ import annotations
 

@@ -12,7 +12,10 @@ transformers = pytest.importorskip("transformers")
 
 
 def random_hf_gpt2(dtype=torch.float64, **changes):
-    """A small GPT-2 from a random config; every parameter (biases and norms too) randomized."""
+    """A small GPT-2 from a random config.
+
+    Every parameter (biases and norms too) is randomized.
+    """
     torch.manual_seed(0)
     config = transformers.GPT2Config(
         vocab_size=97,

@@ -1,5 +1,6 @@
-"""Hugging Face Llama weights in GPT: same logits and greedy text as a random LlamaForCausalLM,
-clear errors for a state dict that does not fit, and the RoPE layout permutation."""
+"""Hugging Face Llama weights in GPT: same logits and greedy text as a random
+LlamaForCausalLM, clear errors for a state dict that does not fit, and the RoPE layout
+permutation."""
 
 from __future__ import annotations
 

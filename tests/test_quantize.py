@@ -1,4 +1,7 @@
-"""int8 weight-only quantization: per-row scales, half-step error bound, drop-in layers."""
+"""int8 weight-only quantization.
+
+Per-row scales, half-step error bound, drop-in layers.
+"""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def test_temperature_one_is_plain_softmax():
 
 
 def test_temperature_matches_hand_computed_values():
-    # softmax([2, 1, 0] / 2) = e^[1, 0.5, 0] / (e + e^0.5 + 1), computed with math, not torch.
+    # softmax([2, 1, 0] / 2) = e^[1, 0.5, 0] / (e + e^0.5 + 1), computed with math, not
+    # torch.
     z = math.e + math.exp(0.5) + 1.0
     expected = torch.tensor([math.e / z, math.exp(0.5) / z, 1.0 / z])
     torch.testing.assert_close(
@@ -194,7 +195,7 @@ def test_bad_logits_are_rejected():
         probabilities(torch.tensor(1.0))
 
 
-# --- against Hugging Face transformers' own logits processors (an independent implementation)
+# --- against transformers' own logits processors (an independent implementation)
 
 from tinyformer.sampling import describe_distribution, sample_chain  # noqa: E402
 

@@ -1,5 +1,6 @@
-"""tinyformer.scaling: compute accounting against PyTorch's FLOP counter, the published laws
-against the papers' numbers and brute force, and the fits against known constants."""
+"""tinyformer.scaling: compute accounting against PyTorch's FLOP counter, the published
+laws against the papers' numbers and brute force, and the fits against known
+constants."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ CONFIGS = [
     GPTConfig.tiny(ffn="none", n_layer=2),  # attention-only
 ]
 
-# Hoffmann et al. (2022), Table 3: (parameters, FLOPs, tokens) of compute-optimal models.
+# Hoffmann et al. (2022), Table 3: (parameters, FLOPs, tokens) of compute-optimal
+# models.
 CHINCHILLA_TABLE_3 = [
     (400e6, 1.92e19, 8.0e9),
     (1e9, 1.21e20, 20.2e9),
@@ -127,7 +129,8 @@ def test_attention_term_grows_with_context_and_six_n_is_close_for_gpt2():
         forward_flops_per_token(config, 1024),
     )
     assert long - short == 4 * 12 * (1024 - 128) * 768
-    # GPT-2 small at 1024 tokens: 12 layers x 12 d^2 weights, the 768 x 50257 head, attention
+    # GPT-2 small at 1024 tokens: 12 layers x 12 d^2 weights, the 768 x 50257 head, and
+    # attention
     matmuls = 12 * 12 * 768**2 + 768 * 50257
     assert training_flops_per_token(config, 1024) == 6 * matmuls + 12 * 12 * 1024 * 768
     ratio = training_flops_per_token(config, 1024) / (
@@ -170,10 +173,12 @@ def test_closed_form_allocation_is_the_brute_force_minimum(law, compute):
 
 
 def test_published_constants_and_what_they_imply():
-    # Hoffmann et al. report a = 0.46, b = 0.54 for approach 3; Besiroglu et al. a = 0.51.
+    # Hoffmann et al. report a = 0.46, b = 0.54 for approach 3; Besiroglu et al.
+    # a = 0.51.
     assert HOFFMANN_2022.a == pytest.approx(0.46, abs=0.01)
     assert BESIROGLU_2024.a == pytest.approx(0.513, abs=0.001)
-    # Chinchilla (70B, 1.4T tokens) beats Gopher (280B, 300B tokens) on the same compute.
+    # Chinchilla (70B, 1.4T tokens) beats Gopher (280B, 300B tokens) on the same
+    # compute.
     for law in (HOFFMANN_2022, BESIROGLU_2024):
         assert law.loss(70e9, 1.4e12) < law.loss(280e9, 300e9)
     # Besiroglu et al.'s refit implies about 20 tokens per parameter at Gopher's budget.
@@ -188,7 +193,8 @@ def test_twenty_tokens_per_parameter_reproduces_chinchillas_table_3():
 
 
 def test_kaplan_law_at_known_points():
-    # N_opt = 1.3e9 parameters at one PF-day; the single-variable laws at their constants equal 1.
+    # N_opt = 1.3e9 parameters at one PF-day; the single-variable laws at their
+    # constants equal 1.
     assert KAPLAN_2020.compute_optimal(PF_DAY).n_params == pytest.approx(1.3e9)
     assert KAPLAN_2020.loss_n(8.8e13) == pytest.approx(1.0)
     assert KAPLAN_2020.loss_d(5.4e13) == pytest.approx(1.0)

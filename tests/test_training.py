@@ -1,4 +1,4 @@
-"""tinyformer.training: configuration, evaluation, the loop, accumulation, divergence."""
+"""tinyformer.training: configuration, evaluation, loop, accumulation, divergence."""
 
 from __future__ import annotations
 
@@ -125,8 +125,9 @@ def test_training_lowers_the_validation_loss_and_records_history():
 
 
 def test_gradient_accumulation_gives_the_same_update_as_the_big_batch():
-    # No biases: a key bias has an exactly-zero true gradient (it shifts every score of a
-    # query equally), so Adam would blow its round-off noise up into different full steps.
+    # No biases: a key bias has an exactly-zero true gradient (it shifts every score of
+    # a query equally), so Adam would blow its round-off noise up into different full
+    # steps.
     a, b = (
         _model(config=SMALL.replace(bias=False)),
         _model(config=SMALL.replace(bias=False)),

@@ -1,6 +1,7 @@
-"""WordPiece: identical ids to Hugging Face's BertTokenizerFast on all of TinyShakespeare
-and on random Unicode text, pairs with token types, padding and truncation as it does
-them; the trainer's merges checked against scores computed by brute force."""
+"""WordPiece: identical ids to Hugging Face's BertTokenizerFast on all of
+TinyShakespeare and on random Unicode text, pairs with token types, padding and
+truncation as it does them; the trainer's merges checked against scores computed by
+brute force."""
 
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def test_save_and_load_round_trip(ours, tmp_path):
     assert again.tokens == ours.tokens
 
 
-# --- training ---------------------------------------------------------------------------
+# --- training -------------------------------------------------------------------------
 
 TEXT = load_tinyshakespeare()[:20000]
 

@@ -1,4 +1,7 @@
-"""Copying our attention weights into PyTorch's own modules, which the tests compare with."""
+"""Copying our attention weights into PyTorch's own modules.
+
+The tests compare ours with them.
+"""
 
 import torch
 from torch import nn

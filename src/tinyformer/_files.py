@@ -14,11 +14,12 @@ __all__ = ["atomic_write"]
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``path`` only once the block finishes without error.
+    """Yield a binary file that replaces ``path`` only once the block finishes cleanly.
 
-    The data goes to a temporary file in the same folder (so the final rename stays on one
-    file system and is atomic), is flushed to disk with ``fsync``, and is then renamed over
-    ``path``. If anything fails, the temporary file is removed and ``path`` is untouched.
+    The data goes to a temporary file in the same folder (so the final rename stays on
+    one file system and is atomic), is flushed to disk with ``fsync``, and is then
+    renamed over ``path``. If anything fails, the temporary file is removed and ``path``
+    is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

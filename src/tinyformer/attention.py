@@ -1,13 +1,13 @@
 """Attention: every token gathers information from the tokens it may look at.
 
-``scaled_dot_product_attention`` is the core formula ``softmax(q k^T / sqrt(d_k) + mask) v``
-written out in plain PyTorch, with the same mask semantics as
-``torch.nn.functional.scaled_dot_product_attention`` (a boolean mask is True where a query
-may attend; a float mask is added to the scores). ``MultiHeadAttention`` is the layer a
-GPT block uses: projections to queries, keys and values, split into heads, attention,
-then an output projection that mixes the heads. It supports grouped-query attention
-(``n_kv_heads < n_heads``; multi-query when ``n_kv_heads == 1``), RoPE, ALiBi and a
-``KVCache`` for generating one token at a time.
+``scaled_dot_product_attention`` is the core formula
+``softmax(q k^T / sqrt(d_k) + mask) v`` written out in plain PyTorch, with the same mask
+semantics as ``torch.nn.functional.scaled_dot_product_attention`` (a boolean mask is
+True where a query may attend; a float mask is added to the scores).
+``MultiHeadAttention`` is the layer a GPT block uses: projections to queries, keys and
+values, split into heads, attention, then an output projection that mixes the heads. It
+supports grouped-query attention (``n_kv_heads < n_heads``; multi-query when
+``n_kv_heads == 1``), RoPE, ALiBi and a ``KVCache`` for generating one token at a time.
 
 Shapes: ``B`` batch, ``T`` time (tokens), ``C = d_model``, ``H`` heads, ``D = C / H``.
 
@@ -47,9 +47,9 @@ def causal_mask(
 ) -> torch.Tensor:
     """Boolean ``(T_q, T_k)``, True where query ``i`` may attend to key ``j``.
 
-    Query ``i`` sits at position ``T_k - T_q + i`` (the last ``T_q`` positions, as when new
-    tokens attend to a KV cache) and may see keys ``j <= T_k - T_q + i``. ``T_k`` defaults to
-    ``T_q``, giving the familiar lower triangle.
+    Query ``i`` sits at position ``T_k - T_q + i`` (the last ``T_q`` positions, as when
+    new tokens attend to a KV cache) and may see keys ``j <= T_k - T_q + i``. ``T_k``
+    defaults to ``T_q``, giving the familiar lower triangle.
 
     >>> causal_mask(2, 3)
     tensor([[ True,  True, False],
@@ -61,7 +61,8 @@ def causal_mask(
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     if T_k < T_q:
         raise ValueError(
-            f"T_k={T_k} < T_q={T_q}: every query needs its own key (queries are the last T_q positions)"
+            f"T_k={T_k} < T_q={T_q}: every query needs its own key (queries are the "
+            "last T_q positions)"
         )
     return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(
         diagonal=T_k - T_q
@@ -86,18 +87,20 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
-            f"q and k must have the same last dimension d_k to be dotted, got q {tuple(q.shape)} and k {tuple(k.shape)}"
+            "q and k must have the same last dimension d_k to be dotted, got q "
+            f"{tuple(q.shape)} and k {tuple(k.shape)}"
         )
     if k.shape[:-1] != v.shape[:-1]:
         raise ValueError(
-            f"k and v must agree on every dimension but the last (one value per key), got k {tuple(k.shape)} "
-            f"and v {tuple(v.shape)}"
+            "k and v must agree on every dimension but the last (one value per key), "
+            f"got k {tuple(k.shape)} and v {tuple(v.shape)}"
         )
     try:
         torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            f"the batch/head dimensions of q {tuple(q.shape[:-2])} and k {tuple(k.shape[:-2])} do not broadcast"
+            f"the batch/head dimensions of q {tuple(q.shape[:-2])} and k "
+            f"{tuple(k.shape[:-2])} do not broadcast"
         ) from None
 
 
@@ -114,13 +117,14 @@ def scaled_dot_product_attention(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``softmax(q k^T * scale + mask) v``, with ``scale = 1/sqrt(d_k)`` by default.
 
-    q ``(..., T_q, d_k)``, k ``(..., T_k, d_k)``, v ``(..., T_k, d_v)`` -> ``(..., T_q, d_v)``
-    (and the weights ``(..., T_q, T_k)`` with ``return_weights=True``). ``mask``: bool (True
-    = may attend) or float (added to the scores), broadcastable to ``(..., T_q, T_k)``.
-    ``is_causal`` applies ``causal_mask(T_q, T_k)`` and may be combined with ``mask``; when
-    ``T_q < T_k`` the queries are the last positions (PyTorch's ``is_causal`` instead aligns
-    them to the first). A query with no allowed key gets NaN, as in PyTorch's math path.
-    Dropout (on the weights, rescaled by ``1/(1-p)``) uses ``generator`` if given.
+    q ``(..., T_q, d_k)``, k ``(..., T_k, d_k)``, v ``(..., T_k, d_v)`` ->
+    ``(..., T_q, d_v)`` (and the weights ``(..., T_q, T_k)`` with
+    ``return_weights=True``). ``mask``: bool (True = may attend) or float (added to the
+    scores), broadcastable to ``(..., T_q, T_k)``. ``is_causal`` applies
+    ``causal_mask(T_q, T_k)`` and may be combined with ``mask``; when ``T_q < T_k`` the
+    queries are the last positions (PyTorch's ``is_causal`` instead aligns them to the
+    first). A query with no allowed key gets NaN, as in PyTorch's math path. Dropout (on
+    the weights, rescaled by ``1/(1-p)``) uses ``generator`` if given.
     """
     _check_qkv(q, k, v)
     T_q, T_k = q.shape[-2], k.shape[-2]
@@ -131,7 +135,8 @@ def scaled_dot_product_attention(
     if mask is not None:
         if not isinstance(mask, torch.Tensor):
             raise TypeError(
-                f"mask must be a torch.Tensor (bool or float), got {type(mask).__name__}"
+                "mask must be a torch.Tensor (bool or float), got "
+                f"{type(mask).__name__}"
             )
         try:
             shape = torch.broadcast_shapes(mask.shape, scores.shape)
@@ -139,8 +144,8 @@ def scaled_dot_product_attention(
             shape = None
         if shape != scores.shape:
             raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape {tuple(scores.shape)} "
-                f"(..., T_q={T_q}, T_k={T_k})"
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' "
+                f"shape {tuple(scores.shape)} (..., T_q={T_q}, T_k={T_k})"
             )
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
@@ -148,7 +153,8 @@ def scaled_dot_product_attention(
             scores = scores + mask.to(scores.dtype)
         else:
             raise TypeError(
-                f"mask must be bool (True = may attend) or floating point (added), got {mask.dtype}"
+                "mask must be bool (True = may attend) or floating point (added), got "
+                f"{mask.dtype}"
             )
     if is_causal:
         scores = scores.masked_fill(
@@ -166,7 +172,10 @@ def scaled_dot_product_attention(
 
 
 def check_positions(positions: object, T: int, device: torch.device) -> torch.Tensor:
-    """``positions`` as a 1-D tensor of ``T`` integer positions >= 0 (one per token) on ``device``."""
+    """``positions`` as a 1-D tensor on ``device``.
+
+    ``T`` integer positions >= 0, one per token.
+    """
     if (
         not isinstance(positions, torch.Tensor)
         or positions.dim() != 1
@@ -186,9 +195,9 @@ def check_positions(positions: object, T: int, device: torch.device) -> torch.Te
 def hide_padding(
     mask: torch.Tensor | None, attention_mask: object, B: int, T_k: int
 ) -> torch.Tensor:
-    """Combine an attention ``mask`` (bool or float, broadcastable to ``(B, H, T, T_k)``, or
-    None) with a padding mask ``attention_mask (B, T_k)`` (True or 1 = a real token):
-    padded keys get False (or -inf), whatever ``mask`` allowed."""
+    """Combine an attention ``mask`` (bool or float, broadcastable to
+    ``(B, H, T, T_k)``, or None) with a padding mask ``attention_mask (B, T_k)`` (True
+    or 1 = a real token): padded keys get False (or -inf), whatever ``mask`` allowed."""
     if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != (
         B,
         T_k,
@@ -199,12 +208,13 @@ def hide_padding(
             else type(attention_mask).__name__
         )
         raise ValueError(
-            f"attention_mask must be a tensor of shape (B={B}, T_k={T_k}), one entry per "
-            f"key (True or 1 for a real token, False or 0 for padding), got {got}"
+            f"attention_mask must be a tensor of shape (B={B}, T_k={T_k}), one entry "
+            f"per key (True or 1 for a real token, False or 0 for padding), got {got}"
         )
     if attention_mask.is_floating_point():
         raise TypeError(
-            f"attention_mask must be bool or integer 0/1, got dtype {attention_mask.dtype}"
+            "attention_mask must be bool or integer 0/1, got dtype "
+            f"{attention_mask.dtype}"
         )
     keep = attention_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T_k)
     if mask is None:
@@ -219,10 +229,10 @@ class KVCache:
 
     The cache owns buffers ``(B, n_kv_heads, capacity, head_dim)`` and writes each new
     token's keys and values into the next free slots, so appending costs only the new
-    token's size, not a copy of everything cached (as ``torch.cat`` would). The buffers are
-    allocated on the first ``append`` with room for ``capacity`` positions (or just what
-    arrives, when ``capacity`` is ``None``) and double when full. ``k`` and ``v`` are views
-    of the filled part, ``(B, n_kv_heads, length, head_dim)``.
+    token's size, not a copy of everything cached (as ``torch.cat`` would). The buffers
+    are allocated on the first ``append`` with room for ``capacity`` positions (or just
+    what arrives, when ``capacity`` is ``None``) and double when full. ``k`` and ``v``
+    are views of the filled part, ``(B, n_kv_heads, length, head_dim)``.
 
     ``positions`` records where each cached token sits in its sequence (for ALiBi, whose
     bias needs the keys' positions). ``truncate(n)`` forgets everything after the first
@@ -272,12 +282,13 @@ class KVCache:
     def append(
         self, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store ``k, v`` ``(B, n_kv_heads, T, head_dim)`` after what is cached; return all
-        cached keys and values. ``positions`` ``(T,)`` defaults to the next ``T`` slots."""
+        """Store ``k, v`` ``(B, n_kv_heads, T, head_dim)`` after what is cached; return
+        all cached keys and values. ``positions`` ``(T,)`` defaults to the next ``T``
+        slots."""
         if k.dim() != 4 or v.shape != k.shape:
             raise ValueError(
-                f"KVCache.append expects k and v of the same shape (B, n_kv_heads, T, head_dim), "
-                f"got {tuple(k.shape)} and {tuple(v.shape)}"
+                "KVCache.append expects k and v of the same shape (B, n_kv_heads, T, "
+                f"head_dim), got {tuple(k.shape)} and {tuple(v.shape)}"
             )
         T = k.shape[-2]
         if positions is None:
@@ -286,14 +297,16 @@ class KVCache:
             self.in_order = False
         if positions.shape != (T,):
             raise ValueError(
-                f"positions must have shape ({T},), one per new token, got {tuple(positions.shape)}"
+                f"positions must have shape ({T},), one per new token, got "
+                f"{tuple(positions.shape)}"
             )
         if self._k is not None and (
             k.shape[:2] != self._k.shape[:2] or k.shape[-1] != self._k.shape[-1]
         ):
             raise ValueError(
-                f"new keys {tuple(k.shape)} do not match the cache {tuple(self.k.shape)} in (B, heads, head_dim): "
-                "call reset() before starting a different batch"
+                f"new keys {tuple(k.shape)} do not match the cache "
+                f"{tuple(self.k.shape)} in (B, heads, head_dim): call reset() before "
+                "starting a different batch"
             )
         if self._k is None or self.length + T > self.allocated:
             self._grow(k, self.length + T)
@@ -305,20 +318,24 @@ class KVCache:
         return self.k, self.v
 
     def truncate(self, length: int) -> None:
-        """Keep only the first ``length`` cached positions (the buffers stay allocated)."""
+        """Keep only the first ``length`` cached positions (buffers stay allocated)."""
         if (
             isinstance(length, bool)
             or not isinstance(length, int)
             or not 0 <= length <= self.length
         ):
             raise ValueError(
-                f"truncate needs a length between 0 and the cached {self.length}, got {length!r}"
+                f"truncate needs a length between 0 and the cached {self.length}, got "
+                f"{length!r}"
             )
         self.length = length
         self.in_order = self.in_order or length == 0
 
     def reset(self) -> None:
-        """Forget everything and free the buffers (a new batch may have another shape)."""
+        """Forget everything and free the buffers.
+
+        A new batch may have another shape.
+        """
         self._k = self._v = self._positions = None
         self.length = 0
         self.in_order = True
@@ -328,13 +345,16 @@ class KVCache:
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head (optionally grouped-query) self-attention: ``(B, T, d_model) -> (B, T, d_model)``.
+    """Multi-head (optionally grouped-query) self-attention.
+
+    ``(B, T, d_model) -> (B, T, d_model)``.
 
     ``q_proj`` maps to ``n_heads * head_dim``; ``k_proj`` and ``v_proj`` to
-    ``n_kv_heads * head_dim`` (each key/value head is shared by ``n_heads // n_kv_heads``
-    query heads). ``fused=True`` calls ``torch.nn.functional.scaled_dot_product_attention``;
-    ``fused=False`` calls this module's own function and keeps the last call's attention
-    weights ``(B, H, T_q, T_k)`` in ``self.last_weights`` (detached) for plotting.
+    ``n_kv_heads * head_dim`` (each key/value head is shared by
+    ``n_heads // n_kv_heads`` query heads). ``fused=True`` calls
+    ``torch.nn.functional.scaled_dot_product_attention``; ``fused=False`` calls this
+    module's own function and keeps the last call's attention weights
+    ``(B, H, T_q, T_k)`` in ``self.last_weights`` (detached) for plotting.
     """
 
     def __init__(
@@ -359,22 +379,25 @@ class MultiHeadAttention(nn.Module):
             check_positive_int(name, value)
         if d_model % n_heads:
             raise ValueError(
-                f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
-                "dimensions; pick n_heads that divides d_model"
+                f"d_model={d_model} is not divisible by n_heads={n_heads}: each head "
+                "gets d_model / n_heads dimensions; pick n_heads that divides d_model"
             )
         if n_heads % n_kv_heads:
             raise ValueError(
-                f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}: each key/value head must serve "
-                "the same number of query heads; pick n_kv_heads that divides n_heads"
+                f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}: each "
+                "key/value head must serve the same number of query heads; pick "
+                "n_kv_heads that divides n_heads"
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if alibi and not causal:
-            # The bias -m * (i - j) grows *positive* for future keys (j > i); only a causal
-            # mask removes them. Bidirectional ALiBi (-m * |i - j|) is not implemented.
+            # The bias -m * (i - j) grows *positive* for future keys (j > i); only a
+            # causal mask removes them. Bidirectional ALiBi (-m * |i - j|) is not
+            # implemented.
             raise ValueError(
-                "alibi=True needs causal=True: without the causal mask ALiBi's bias -m*(i-j) would reward "
-                "the most distant future keys; use another position scheme for bidirectional attention"
+                "alibi=True needs causal=True: without the causal mask ALiBi's bias "
+                "-m*(i-j) would reward the most distant future keys; use another "
+                "position scheme for bidirectional attention"
             )
         self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
         self.head_dim = d_model // n_heads
@@ -382,7 +405,8 @@ class MultiHeadAttention(nn.Module):
             not isinstance(rope, RotaryEmbedding) or rope.head_dim != self.head_dim
         ):
             raise ValueError(
-                f"rope must be a RotaryEmbedding(head_dim={self.head_dim}) (d_model / n_heads), got {rope!r}"
+                f"rope must be a RotaryEmbedding(head_dim={self.head_dim}) (d_model / "
+                f"n_heads), got {rope!r}"
             )
         self.causal, self.fused = causal, fused
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -396,7 +420,8 @@ class MultiHeadAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)
         self.rope = rope
         self.alibi = alibi
-        # Not persistent: the slopes are a fixed function of n_heads, not learned weights.
+        # Not persistent: the slopes are a fixed function of n_heads, not learned
+        # weights.
         self.register_buffer(
             "alibi_slopes", alibi_slopes(n_heads) if alibi else None, persistent=False
         )
@@ -510,6 +535,7 @@ class MultiHeadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}, head_dim={self.head_dim}, "
-            f"causal={self.causal}, alibi={self.alibi}, fused={self.fused}"
+            f"n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}, "
+            f"head_dim={self.head_dim}, causal={self.causal}, alibi={self.alibi}, "
+            f"fused={self.fused}"
         )

@@ -1,13 +1,14 @@
 """Checkpoints: everything needed to sample from a run, or to continue it exactly.
 
-A checkpoint is one ``torch.save`` file holding plain data only (tensors, numbers, strings,
-lists, dicts), so it is read back with ``torch.load(weights_only=True)``, which cannot run
-code hidden in a malicious file. It holds the model weights, the optimizer's moments, the
-step, both configurations, the tokenizer, every random-number state and the history.
+A checkpoint is one ``torch.save`` file holding plain data only (tensors, numbers,
+strings, lists, dicts), so it is read back with ``torch.load(weights_only=True)``, which
+cannot run code hidden in a malicious file. It holds the model weights, the optimizer's
+moments, the step, both configurations, the tokenizer, every random-number state and the
+history.
 
-Writing is atomic: the file is written under a temporary name in the same folder, flushed
-to disk (``fsync``) and renamed over the target, so a crash mid-write leaves the previous
-checkpoint intact rather than half of a new one.
+Writing is atomic: the file is written under a temporary name in the same folder,
+flushed to disk (``fsync``) and renamed over the target, so a crash mid-write leaves the
+previous checkpoint intact rather than half of a new one.
 
 >>> import tempfile, pathlib, torch
 >>> from tinyformer.model import GPT, GPTConfig
@@ -51,11 +52,17 @@ SHAKESPEARE_CHAR = "shakespeare_char.pt"
 
 
 class CheckpointError(ValueError):
-    """A file that cannot be used as a checkpoint; the message names the file and the problem."""
+    """A file that cannot be used as a checkpoint.
+
+    The message names the file and the problem.
+    """
 
 
 def tokenizer_to_dict(tokenizer) -> dict | None:
-    """A tokenizer as plain data: ``char`` (its characters), ``gpt2``, or ``bpe`` (its saved text)."""
+    """A tokenizer as plain data.
+
+    ``char`` (its characters), ``gpt2``, or ``bpe`` (its saved text).
+    """
     from tinyformer.tokenizers import BPETokenizer, CharTokenizer
 
     if tokenizer is None:
@@ -78,8 +85,8 @@ def tokenizer_to_dict(tokenizer) -> dict | None:
                 "text": (Path(folder) / "tok.txt").read_text(encoding="utf-8"),
             }
     raise TypeError(
-        f"cannot store a {type(tokenizer).__name__} in a checkpoint: use CharTokenizer, "
-        "BPETokenizer or gpt2_encoding()"
+        f"cannot store a {type(tokenizer).__name__} in a checkpoint: use "
+        "CharTokenizer, BPETokenizer or gpt2_encoding()"
     )
 
 
@@ -126,11 +133,14 @@ class Checkpoint:
         return model
 
     def resume_state(self) -> dict:
-        """What ``tinyformer.training.train`` needs to continue the run (``resume=``)."""
+        """What ``tinyformer.training.train`` needs to continue the run.
+
+        Pass it as ``resume=``.
+        """
         if self.optimizer is None or self.rng is None:
             raise CheckpointError(
-                f"{self.path} holds weights only (no optimizer or random state): it can be sampled "
-                "from or fine-tuned, but not resumed exactly"
+                f"{self.path} holds weights only (no optimizer or random state): it "
+                "can be sampled from or fine-tuned, but not resumed exactly"
             )
         return {
             "optimizer": self.optimizer,
@@ -151,13 +161,14 @@ def save_checkpoint(
     history: History | None = None,
     extra: dict | None = None,
 ) -> None:
-    """Write a checkpoint atomically. Without ``optimizer`` and ``generator`` it holds weights
-    only (smaller; enough to sample, not to resume exactly)."""
+    """Write a checkpoint atomically. Without ``optimizer`` and ``generator`` it holds
+    weights only (smaller; enough to sample, not to resume exactly)."""
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     config = getattr(model, "config", None)
     if not isinstance(config, GPTConfig):
         raise TypeError(
-            "save_checkpoint needs a tinyformer GPT (a model with a GPTConfig in .config)"
+            "save_checkpoint needs a tinyformer GPT (a model with a GPTConfig in "
+            ".config)"
         )
     rng = None
     if generator is not None:
@@ -192,21 +203,25 @@ def _read(path: Path, raw: bytes | None = None) -> dict:
         )
     except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"{path} holds objects other than tensors and plain data, so it was not loaded "
-            f"(torch.load(weights_only=True) refused: {str(err).splitlines()[0]})"
+            f"{path} holds objects other than tensors and plain data, so it was not "
+            "loaded (torch.load(weights_only=True) refused: "
+            f"{str(err).splitlines()[0]})"
         ) from None
     except Exception as err:  # noqa: BLE001 - any failure to parse means the same thing here
         raise CheckpointError(
-            f"{path} cannot be read as a checkpoint: it is truncated, damaged, or not a file written "
-            f"by torch.save ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
+            f"{path} cannot be read as a checkpoint: it is truncated, damaged, or not "
+            f"a file written by torch.save ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
-            f"{path} is a torch file but not a tinyformer checkpoint (no format={FORMAT!r} entry)"
+            f"{path} is a torch file but not a tinyformer checkpoint (no "
+            f"format={FORMAT!r} entry)"
         )
     if payload.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint version {payload.get('version')}; this tinyformer reads {VERSION}"
+            f"{path} has checkpoint version {payload.get('version')}; this tinyformer "
+            f"reads {VERSION}"
         )
     return payload
 
@@ -226,11 +241,13 @@ def load_checkpoint(
     *,
     raw: bytes | None = None,
 ) -> Checkpoint:
-    """Read a checkpoint (``torch.load(weights_only=True)``); optionally load its weights into ``model``.
+    """Read a checkpoint; optionally load its weights into ``model``.
+
+    The file is read with ``torch.load(weights_only=True)``.
 
     A model whose ``GPTConfig`` differs from the checkpoint's is refused with the fields
-    that differ. ``raw`` reads the checkpoint from bytes already in memory (``path`` then only
-    names it in messages).
+    that differ. ``raw`` reads the checkpoint from bytes already in memory (``path``
+    then only names it in messages).
     """
     path = Path(path)
     payload = _read(path, raw)
@@ -267,16 +284,18 @@ def load_checkpoint(
                 else "not a GPT"
             )
             raise CheckpointError(
-                f"{path} was written for another model configuration ({differences}): build the model "
-                "with load_checkpoint(path).gpt_config, or load it with .model()"
+                f"{path} was written for another model configuration ({differences}): "
+                "build the model with load_checkpoint(path).gpt_config, or load it "
+                "with .model()"
             )
         target.load_state_dict(checkpoint.model_state)
     return checkpoint
 
 
 def load_shakespeare_char() -> Checkpoint:
-    """The character-level Shakespeare model shipped with the package (see ``data/shakespeare_char.md``
-    for the command that trained it and its output). Checksum verified.
+    """The character-level Shakespeare model shipped with the package (see
+    ``data/shakespeare_char.md`` for the command that trained it and its output).
+    Checksum verified.
 
     >>> checkpoint = load_shakespeare_char()
     >>> model, tokenizer = checkpoint.model(), checkpoint.tokenizer

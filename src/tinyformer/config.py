@@ -1,8 +1,9 @@
 """`GPTConfig`: every architectural choice of the GPT model as one validated dataclass.
 
-Each switch of the design space (normalization, feed-forward, positions, attention variant)
-is a field checked in ``__post_init__``, so a typo fails at construction with the list of
-allowed values instead of deep inside a forward pass. Re-exported from ``tinyformer.model``.
+Each switch of the design space (normalization, feed-forward, positions, attention
+variant) is a field checked in ``__post_init__``, so a typo fails at construction with
+the list of allowed values instead of deep inside a forward pass. Re-exported from
+``tinyformer.model``.
 
 >>> GPTConfig.gpt2().n_embd
 768
@@ -27,10 +28,13 @@ NORM_POSITIONS = ("pre", "post")
 
 
 def swiglu_hidden(d_model: int, multiple_of: int = 8) -> int:
-    """Hidden width that gives SwiGLU the parameters of a 4x GELU MLP: about ``8/3 * d_model``.
+    """Hidden width that gives SwiGLU the parameters of a 4x GELU MLP.
 
-    A GELU MLP has ``2 * d * 4d = 8 d^2`` weights; SwiGLU has three matrices, ``3 * d * h``,
-    so ``h = 8d/3``, rounded up to a multiple of ``multiple_of`` (hardware-friendly sizes).
+    The width is about ``8/3 * d_model``.
+
+    A GELU MLP has ``2 * d * 4d = 8 d^2`` weights; SwiGLU has three matrices,
+    ``3 * d * h``, so ``h = 8d/3``, rounded up to a multiple of ``multiple_of``
+    (hardware-friendly sizes).
 
     >>> swiglu_hidden(768)
     2048
@@ -49,22 +53,28 @@ def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 class GPTConfig:
     """The shape and design choices of a GPT model.
 
-    - ``vocab_size``: number of token ids; ``block_size``: the context window (longest input).
-    - ``n_layer`` blocks of ``n_head`` query heads, ``n_kv_head`` key/value heads (``None``
-      means ``n_head``: plain multi-head; 1 is multi-query; in between is grouped-query).
-    - ``n_embd``: width of the residual stream ``C``; each head has ``n_embd // n_head`` dims.
-    - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or ``swiglu_hidden``).
-    - ``dropout``: probability used on embeddings, attention weights and sub-layer outputs.
+    - ``vocab_size``: number of token ids; ``block_size``: the context window (longest
+      input).
+    - ``n_layer`` blocks of ``n_head`` query heads, ``n_kv_head`` key/value heads
+      (``None`` means ``n_head``: plain multi-head; 1 is multi-query; in between is
+      grouped-query).
+    - ``n_embd``: width of the residual stream ``C``; each head has ``n_embd // n_head``
+      dims.
+    - ``ffn_hidden``: feed-forward width (``None``: ``4 * n_embd``, or
+      ``swiglu_hidden``).
+    - ``dropout``: probability used on embeddings, attention weights and sub-layer
+      outputs.
     - ``bias``: biases in Linear layers and LayerNorm.
     - ``norm``: ``layernorm`` | ``rmsnorm``; ``ffn``: ``gelu`` (tanh form, GPT-2) |
-      ``gelu_exact`` (erf form, BERT) | ``relu`` | ``swiglu`` | ``none`` (no feed-forward
-      network: an attention-only model, for interpretability);
+      ``gelu_exact`` (erf form, BERT) | ``relu`` | ``swiglu`` | ``none`` (no
+      feed-forward network: an attention-only model, for interpretability);
       ``position``: ``learned`` | ``sinusoidal`` | ``rope`` | ``alibi`` | ``none``;
-      ``norm_position``: ``pre`` | ``post``; ``tie_weights``: output head shares ``wte``.
+      ``norm_position``: ``pre`` | ``post``; ``tie_weights``: output head shares
+      ``wte``.
     - What loading other people's weights needs: ``rope_base`` (RoPE's theta, 10,000 in
       most models, 500,000 in Llama 3), ``rope_interleaved`` (rotate pairs of adjacent
-      dimensions, as Meta's original Llama code does, instead of the two halves, as Hugging
-      Face's does) and ``norm_eps`` (the epsilon inside LayerNorm or RMSNorm).
+      dimensions, as Meta's original Llama code does, instead of the two halves, as
+      Hugging Face's does) and ``norm_eps`` (the epsilon inside LayerNorm or RMSNorm).
     """
 
     vocab_size: int = 50257
@@ -95,17 +105,19 @@ class GPTConfig:
             check_positive_int("GPTConfig.ffn_hidden", self.ffn_hidden)
             if self.ffn == "none":
                 raise ValueError(
-                    "GPTConfig.ffn_hidden must be None when ffn='none' (there is no feed-forward network)"
+                    "GPTConfig.ffn_hidden must be None when ffn='none' (there is no "
+                    "feed-forward network)"
                 )
         if self.n_embd % self.n_head != 0:
             raise ValueError(
-                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
-                "each head gets n_embd // n_head dimensions"
+                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head "
+                f"({self.n_head}): each head gets n_embd // n_head dimensions"
             )
         if self.n_head % self.n_kv_head != 0:
             raise ValueError(
-                f"GPTConfig.n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head}): "
-                "each key/value head is shared by n_head // n_kv_head query heads"
+                f"GPTConfig.n_head ({self.n_head}) must be a multiple of n_kv_head "
+                f"({self.n_kv_head}): each key/value head is shared by n_head // "
+                "n_kv_head query heads"
             )
         if (
             isinstance(self.dropout, bool)
@@ -133,7 +145,8 @@ class GPTConfig:
         for name in ("bias", "tie_weights", "rope_interleaved"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(
-                    f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}"
+                    f"GPTConfig.{name} must be True or False, got "
+                    f"{getattr(self, name)!r}"
                 )
         _choice("norm", self.norm, NORMS)
         _choice("ffn", self.ffn, FFNS)
@@ -141,7 +154,8 @@ class GPTConfig:
         _choice("norm_position", self.norm_position, NORM_POSITIONS)
         if self.position == "rope" and self.head_dim % 2 != 0:
             raise ValueError(
-                f"position='rope' rotates pairs of dimensions: head_dim {self.head_dim} must be even"
+                "position='rope' rotates pairs of dimensions: head_dim "
+                f"{self.head_dim} must be even"
             )
 
     @property
@@ -173,7 +187,10 @@ class GPTConfig:
 
     @classmethod
     def gpt2(cls, **overrides: object) -> GPTConfig:
-        """GPT-2 small (Radford et al., 2019): 12 layers, 12 heads, 768 wide, 124,439,808 parameters."""
+        """GPT-2 small (Radford et al., 2019): 12 layers, 12 heads, 768 wide.
+
+        124,439,808 parameters.
+        """
         return cls(
             **{
                 **dict(
@@ -187,9 +204,10 @@ class GPTConfig:
     def llama(cls, **overrides: object) -> GPTConfig:
         """LLaMA-style design at the shape of LLaMA-7B (Touvron et al., 2023).
 
-        RMSNorm, SwiGLU (hidden 11008), rotary positions, no biases, an untied output head.
-        The full size has 6.7 B parameters: build it on the ``meta`` device to count them,
-        or pass smaller sizes, e.g. ``GPTConfig.llama(n_layer=2, n_head=4, n_embd=64, ...)``.
+        RMSNorm, SwiGLU (hidden 11008), rotary positions, no biases, an untied output
+        head. The full size has 6.7 B parameters: build it on the ``meta`` device to
+        count them, or pass smaller sizes, e.g.
+        ``GPTConfig.llama(n_layer=2, n_head=4, n_embd=64, ...)``.
         """
         shape = dict(
             vocab_size=32000,
@@ -210,7 +228,10 @@ class GPTConfig:
 
     @classmethod
     def tiny(cls, **overrides: object) -> GPTConfig:
-        """A CPU-sized model for the book: characters of Shakespeare (65 ids), 4 layers, 128 wide."""
+        """A CPU-sized model for the book: 4 layers, 128 wide.
+
+        For the characters of Shakespeare (65 ids).
+        """
         return cls(
             **{
                 **dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),

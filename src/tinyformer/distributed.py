@@ -1,11 +1,11 @@
 """Data-parallel training over several processes with PyTorch's DistributedDataParallel.
 
-``torchrun --nproc_per_node=N -m tinyformer.train ...`` starts N copies of the program and
-tells each its ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in environment variables.
+``torchrun --nproc_per_node=N -m tinyformer.train ...`` starts N copies of the program
+and tells each its ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in environment variables.
 ``setup`` joins them into one process group (``gloo`` on CPU, ``nccl`` on GPUs). Each
-process then holds a full copy of the model and computes gradients on its own share of the
-batch; DDP averages the gradients across processes during ``backward`` (an all-reduce), so
-every copy takes the same optimizer step and the copies stay identical.
+process then holds a full copy of the model and computes gradients on its own share of
+the batch; DDP averages the gradients across processes during ``backward`` (an
+all-reduce), so every copy takes the same optimizer step and the copies stay identical.
 
 Without ``torchrun`` (one process) every function here is a no-op: world size 1, rank 0.
 """
@@ -55,7 +55,10 @@ def is_main() -> bool:
 
 
 def setup(device: str = "auto") -> bool:
-    """Join the process group if started by ``torchrun`` (``WORLD_SIZE`` > 1); returns whether it did."""
+    """Join the process group if started by ``torchrun`` (``WORLD_SIZE`` > 1).
+
+    Returns whether it did.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
         return is_distributed()
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
@@ -71,7 +74,10 @@ def teardown() -> None:
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model DDP-wrapped when distributed (gradients averaged in backward), else itself."""
+    """The model DDP-wrapped when distributed, else itself.
+
+    DDP averages the gradients in backward.
+    """
     if not is_distributed():
         return model
     ids = [device.index] if device.type == "cuda" else None
@@ -79,7 +85,10 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def maybe_no_sync(model: nn.Module, last: bool):
-    """Skip DDP's all-reduce on every micro-batch but the last: accumulate locally first."""
+    """Skip DDP's all-reduce on every micro-batch but the last.
+
+    The gradients accumulate locally first.
+    """
     if isinstance(model, nn.parallel.DistributedDataParallel) and not last:
         return model.no_sync()
     return contextlib.nullcontext()

@@ -10,12 +10,15 @@ An encoder is the same stack of blocks as ``tinyformer.model.GPT`` with three ch
 3. a third embedding, the token type (segment) of each token, added to the token and
    position embeddings, so one input can hold a pair of sentences.
 
-Its output is one vector per token ``(B, T, C)``, not next-token logits. A masked-language-
-model head (``EncoderForMaskedLM``) turns them into logits over the vocabulary for
-pretraining; ``mean_pool`` turns them into one vector per sentence (what
-sentence-transformers' MiniLM does). Real weights: ``tinyformer.pretrained_bert.load_minilm``.
+Its output is one vector per token ``(B, T, C)``, not next-token logits. A
+masked-language- model head (``EncoderForMaskedLM``) turns them into logits over the
+vocabulary for pretraining; ``mean_pool`` turns them into one vector per sentence (what
+sentence-transformers' MiniLM does). Real weights:
+``tinyformer.pretrained_bert.load_minilm``.
 
->>> config = EncoderConfig(vocab_size=100, n_positions=16, n_layer=2, n_head=2, n_embd=32)
+>>> config = EncoderConfig(
+...     vocab_size=100, n_positions=16, n_layer=2, n_head=2, n_embd=32
+... )
 >>> Encoder(config)(torch.tensor([[1, 2, 3]])).shape
 torch.Size([1, 3, 32])
 """
@@ -192,8 +195,8 @@ class MaskedLMHead(nn.Module):
 
 class EncoderForMaskedLM(nn.Module):
     """An ``Encoder`` with a ``MaskedLMHead``: ``forward(..., labels)`` returns
-    ``(logits (B, T, V), loss)``, the loss the mean cross-entropy over the positions whose
-    label is not -100 (the masked ones; see ``tinyformer.mlm.mask_tokens``)."""
+    ``(logits (B, T, V), loss)``, the loss the mean cross-entropy over the positions
+    whose label is not -100 (the masked ones; see ``tinyformer.mlm.mask_tokens``)."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()

@@ -1,16 +1,20 @@
-"""Looking inside a GPT: read and edit its activations by name, without copying its forward pass.
+"""Looking inside a GPT: read and edit its activations by name.
 
-Every activation worth looking at has a *hook point*, a name such as ``blocks.1.attn_out``
-(the list comes from ``hook_points``). They are attached with PyTorch's module hooks, so
-the model's own ``forward`` runs unchanged; the names follow the spirit of TransformerLens's
-hook points, in a much smaller package:
+This works without copying the model's forward pass.
+
+Every activation worth looking at has a *hook point*, a name such as
+``blocks.1.attn_out`` (the list comes from ``hook_points``). They are attached with
+PyTorch's module hooks, so the model's own ``forward`` runs unchanged; the names follow
+the spirit of TransformerLens's hook points, in a much smaller package:
 
 - ``embed``: token (+ position) embeddings entering the first block ``(B, T, C)``;
 - ``blocks.{i}.resid_pre`` / ``blocks.{i}.resid_post``: the residual stream entering and
   leaving block ``i`` ``(B, T, C)``;
-- ``blocks.{i}.attn_pattern``: attention weights ``(B, H, T, T)`` (recorded only; the block
-  then runs its plain, unfused attention, which agrees with the fused kernel to rounding);
-- ``blocks.{i}.head_out``: each head's output before the output projection ``(B, T, H, D)``;
+- ``blocks.{i}.attn_pattern``: attention weights ``(B, H, T, T)`` (recorded only; the
+  block then runs its plain, unfused attention, which agrees with the fused kernel to
+  rounding);
+- ``blocks.{i}.head_out``: each head's output before the output projection
+  ``(B, T, H, D)``;
 - ``blocks.{i}.attn_out`` / ``blocks.{i}.mlp_out``: what the attention layer and the
   feed-forward network add to the stream ``(B, T, C)`` (no ``mlp_out`` in an
   attention-only model, ``ffn='none'``);
@@ -19,8 +23,8 @@ hook points, in a much smaller package:
 ``record`` keeps the activations of the last forward pass; ``intervene`` replaces
 chosen ones by a function of themselves (``zero_head``, ``zero``, ``patch``).
 Hooks run in the order the contexts were entered: ``with intervene(...), record(...)``
-records the edited values, ``with record(...), intervene(...)`` the values before the edit.
-The head scores at the end measure what kind of head a pattern belongs to.
+records the edited values, ``with record(...), intervene(...)`` the values before the
+edit. The head scores at the end measure what kind of head a pattern belongs to.
 
 >>> import torch
 >>> from tinyformer.model import GPT, GPTConfig
@@ -74,12 +78,13 @@ def _check_model(model: nn.Module) -> None:
         and hasattr(model, "lm_head")
     ):
         raise TypeError(
-            f"expected a tinyformer GPT (with blocks, ln_f and lm_head), got {type(model).__name__}"
+            "expected a tinyformer GPT (with blocks, ln_f and lm_head), got "
+            f"{type(model).__name__}"
         )
 
 
 def hook_points(model: nn.Module) -> list[str]:
-    """Every hook point name of ``model``, in the order the forward pass reaches them."""
+    """All hook point names of ``model``, in the order the forward pass reaches them."""
     _check_model(model)
     names = ["embed"]
     for i, block in enumerate(model.blocks):
@@ -100,8 +105,8 @@ def _resolve(model: nn.Module, names: Sequence[str] | None) -> list[str]:
     unknown = [n for n in names if n not in available]
     if unknown:
         raise ValueError(
-            f"unknown hook point(s) {unknown}; this model has {available[:8]} ... {available[-2:]} "
-            "(see tinyformer.inspect.hook_points(model))"
+            f"unknown hook point(s) {unknown}; this model has {available[:8]} ... "
+            f"{available[-2:]} (see tinyformer.inspect.hook_points(model))"
         )
     return list(names)
 
@@ -120,7 +125,8 @@ def _apply(name: str, edit: Edit, value: torch.Tensor) -> torch.Tensor:
             tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
         )
         raise ValueError(
-            f"the edit of {name!r} must return a tensor of shape {tuple(value.shape)}, got {shape}"
+            f"the edit of {name!r} must return a tensor of shape {tuple(value.shape)}, "
+            f"got {shape}"
         )
     return new
 
@@ -131,7 +137,10 @@ def _hooks(
     names: list[str],
     on_value: Callable[[str, torch.Tensor], torch.Tensor | None],
 ):
-    """Attach hooks for ``names``; ``on_value(name, tensor)`` may return a replacement."""
+    """Attach hooks for ``names``.
+
+    ``on_value(name, tensor)`` may return a replacement.
+    """
     handles, unfused = [], []
 
     def pre(name):
@@ -203,7 +212,7 @@ def _hooks(
 def record(
     model: nn.Module, names: Sequence[str] | None = None
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Record activations (all hook points, or ``names``) of the forward passes run inside.
+    """Record activations (all hook points, or ``names``) of the forward passes inside.
 
     Yields a dict that fills as the model runs: ``name -> tensor`` (detached; the last
     forward pass wins). Nothing the model computes changes, except that recording an
@@ -243,7 +252,8 @@ def intervene(model: nn.Module, edits: dict[str, Edit]) -> Iterator[None]:
             )
         if not callable(edits[name]):
             raise TypeError(
-                f"the edit of {name!r} must be a function of the activation, got {type(edits[name]).__name__}"
+                f"the edit of {name!r} must be a function of the activation, got "
+                f"{type(edits[name]).__name__}"
             )
     with _hooks(model, names, lambda name, value: _apply(name, edits[name], value)):
         yield
@@ -255,8 +265,8 @@ def zero(x: torch.Tensor) -> torch.Tensor:
 
 
 def zero_head(*heads: int) -> Edit:
-    """An edit for a ``head_out`` hook point that zeroes the outputs ``(B, T, H, D)`` of the
-    given heads (one or several of the same layer)."""
+    """An edit for a ``head_out`` hook point that zeroes the outputs ``(B, T, H, D)`` of
+    the given heads (one or several of the same layer)."""
     if not heads:
         raise TypeError("zero_head needs at least one head index")
 
@@ -274,13 +284,14 @@ def zero_head(*heads: int) -> Edit:
 
 
 def patch(value: torch.Tensor, head: int | None = None) -> Edit:
-    """Activation patching: replace the activation (or one head of a ``head_out``) by ``value``,
-    typically recorded on another input of the same shape."""
+    """Activation patching: replace the activation (or one head of a ``head_out``) by
+    ``value``, typically recorded on another input of the same shape."""
 
     def edit(x: torch.Tensor) -> torch.Tensor:
         if value.shape != x.shape:
             raise ValueError(
-                f"the patch has shape {tuple(value.shape)}, the activation {tuple(x.shape)}"
+                f"the patch has shape {tuple(value.shape)}, the activation "
+                f"{tuple(x.shape)}"
             )
         if head is None:
             return value.to(x.dtype)
@@ -292,7 +303,9 @@ def patch(value: torch.Tensor, head: int | None = None) -> Edit:
 
 
 def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The logit lens (nostalgebraist, 2020): decode the residual stream after every block.
+    """The logit lens (nostalgebraist, 2020).
+
+    Decodes the residual stream after every block.
 
     Needs ``embed`` and every ``blocks.{i}.resid_post`` in ``cache``; returns logits
     ``(n_layer + 1, B, T, vocab)``: row 0 from the embeddings, row ``i + 1`` after block
@@ -310,7 +323,9 @@ def logit_lens(model: nn.Module, cache: dict[str, torch.Tensor]) -> torch.Tensor
 
 
 def attention_patterns(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """Every head's attention weights on ``tokens`` ``(B, T)``: a tensor ``(n_layer, B, H, T, T)``.
+    """Every head's attention weights on ``tokens`` ``(B, T)``.
+
+    A tensor ``(n_layer, B, H, T, T)``.
 
     Runs the model once in evaluation mode (no dropout) and without gradients.
     """
@@ -329,10 +344,12 @@ def attention_patterns(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 def nearest_neighbours(
     vectors: torch.Tensor, index: int, k: int = 8
 ) -> list[tuple[int, float]]:
-    """The ``k`` rows of ``vectors`` ``(N, C)`` closest to row ``index`` by cosine similarity.
+    """The ``k`` rows of ``vectors`` ``(N, C)`` closest to row ``index``.
 
-    Returns ``(row, similarity)`` pairs, most similar first, without ``index`` itself: for an
-    embedding table, the tokens whose vectors point the same way as this token's.
+    Closeness is measured by cosine similarity.
+
+    Returns ``(row, similarity)`` pairs, most similar first, without ``index`` itself:
+    for an embedding table, the tokens whose vectors point the same way as this token's.
     """
     if not isinstance(vectors, torch.Tensor) or vectors.dim() != 2:
         raise ValueError("vectors must be a 2-D tensor (one row per token)")
@@ -348,7 +365,7 @@ def nearest_neighbours(
     return list(zip(top.indices.tolist(), top.values.tolist()))
 
 
-# --- head scores: what kind of head is this? ---------------------------------------------
+# --- head scores: what kind of head is this? ------------------------------------------
 
 
 def _check_pattern(pattern: torch.Tensor) -> torch.Tensor:
@@ -371,13 +388,14 @@ def _check_pattern(pattern: torch.Tensor) -> torch.Tensor:
 def _check_tokens(pattern: torch.Tensor, tokens: torch.Tensor) -> None:
     if tokens.shape != (pattern.shape[0], pattern.shape[-1]):
         raise ValueError(
-            f"tokens must have shape (B, T) = {(pattern.shape[0], pattern.shape[-1])}, got {tuple(tokens.shape)}"
+            f"tokens must have shape (B, T) = {(pattern.shape[0], pattern.shape[-1])}, "
+            f"got {tuple(tokens.shape)}"
         )
 
 
 def _mean_mass(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per head: the attention mass on ``targets (B, T, T)`` (bool), averaged over the query
-    positions that have at least one target."""
+    """Per head: the attention mass on ``targets (B, T, T)`` (bool), averaged over the
+    query positions that have at least one target."""
     mass = (pattern * targets[:, None].float()).sum(-1)  # (B, H, T)
     rows = targets.any(-1)  # (B, T)
     if not rows.any():
@@ -388,7 +406,7 @@ def _mean_mass(pattern: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
-    """Per head ``(H,)``: mean attention from each position to the one just before it."""
+    """Per head ``(H,)``: mean attention from each position to the one before it."""
     pattern = _check_pattern(pattern)
     T = pattern.shape[-1]
     targets = torch.zeros(T, T, dtype=torch.bool).diagonal_scatter(
@@ -398,7 +416,7 @@ def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
 
 
 def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
-    """Per head ``(H,)``: mean attention to position 0 from positions 1 onwards (a sink)."""
+    """Per head ``(H,)``: mean attention to position 0 (a sink) from positions 1 on."""
     pattern = _check_pattern(pattern)
     T = pattern.shape[-1]
     targets = torch.zeros(T, T, dtype=torch.bool)
@@ -407,8 +425,8 @@ def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
 
 
 def duplicate_token_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Per head ``(H,)``: attention from a token to its own earlier occurrences, averaged over
-    the positions whose token occurred before."""
+    """Per head ``(H,)``: attention from a token to its own earlier occurrences,
+    averaged over the positions whose token occurred before."""
     pattern = _check_pattern(pattern)
     _check_tokens(pattern, tokens)
     same = tokens[:, :, None] == tokens[:, None, :]  # (B, T_q, T_k)
@@ -416,8 +434,9 @@ def duplicate_token_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.
 
 
 def induction_score(pattern: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Per head ``(H,)``: attention from a token to the positions just *after* its earlier
-    occurrences (where an induction head looks: "A B ... A" attends to the first B)."""
+    """Per head ``(H,)``: attention from a token to the positions just *after* its
+    earlier occurrences (where an induction head looks: "A B ... A" attends to the first
+    B)."""
     pattern = _check_pattern(pattern)
     _check_tokens(pattern, tokens)
     B, T = tokens.shape

@@ -1,4 +1,4 @@
-"""The parts of a transformer block: normalization, feed-forward networks, the block itself.
+"""The parts of a transformer block: normalization, feed-forward networks, the block.
 
 Shapes: ``B`` batch, ``T`` time (tokens), ``C`` channels (``n_embd``, the width of the
 residual stream). Every module here maps ``(B, T, C) -> (B, T, C)``.
@@ -38,8 +38,9 @@ __all__ = [
 class LayerNorm(nn.Module):
     """Layer normalization (Ba et al., 2016) over the last dimension.
 
-    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the *biased* variance (divide
-    by C, not C - 1), as ``torch.nn.LayerNorm`` does. ``bias=False`` drops the shift.
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the *biased* variance
+    (divide by C, not C - 1), as ``torch.nn.LayerNorm`` does. ``bias=False`` drops the
+    shift.
     """
 
     def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True) -> None:
@@ -56,10 +57,12 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square normalization (Zhang and Sennrich, 2019): LayerNorm without centring.
+    """Root-mean-square normalization (Zhang and Sennrich, 2019).
 
-    ``y = x / sqrt(mean(x^2) + eps) * weight``: it rescales each vector to unit RMS but does
-    not subtract the mean and has no bias, saving a reduction and ``C`` parameters.
+    LayerNorm without centring.
+
+    ``y = x / sqrt(mean(x^2) + eps) * weight``: it rescales each vector to unit RMS but
+    does not subtract the mean and has no bias, saving a reduction and ``C`` parameters.
     """
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
@@ -83,12 +86,15 @@ ACTIVATIONS = {
 
 
 class FeedForward(nn.Module):
-    """The position-wise MLP: ``down(act(up(x)))``, ``C -> hidden -> C`` (hidden = 4C by default).
+    """The position-wise MLP: ``down(act(up(x)))``, ``C -> hidden -> C``.
 
-    ``activation="gelu"`` uses the tanh approximation of GELU (Hendrycks and Gimpel, 2016),
-    which is what GPT-2 was trained with (Hugging Face calls it ``gelu_new``); the exact
-    erf form differs from it by at most about 5e-4, enough to break a 1e-5 match with
-    GPT-2's logits. ``activation="gelu_exact"`` is that erf form, which BERT uses.
+    ``hidden`` is ``4C`` by default.
+
+    ``activation="gelu"`` uses the tanh approximation of GELU (Hendrycks and Gimpel,
+    2016), which is what GPT-2 was trained with (Hugging Face calls it ``gelu_new``);
+    the exact erf form differs from it by at most about 5e-4, enough to break a 1e-5
+    match with GPT-2's logits. ``activation="gelu_exact"`` is that erf form, which BERT
+    uses.
     """
 
     def __init__(
@@ -121,8 +127,8 @@ class FeedForward(nn.Module):
 class SwiGLU(nn.Module):
     """Gated feed-forward (Shazeer, 2020): ``down(silu(gate(x)) * up(x))``.
 
-    Three matrices instead of two, so the hidden width defaults to about ``8/3 * C`` to keep
-    the parameter count of a 4x MLP (see ``tinyformer.config.swiglu_hidden``).
+    Three matrices instead of two, so the hidden width defaults to about ``8/3 * C`` to
+    keep the parameter count of a 4x MLP (see ``tinyformer.config.swiglu_hidden``).
     """
 
     def __init__(
@@ -152,7 +158,10 @@ def make_norm(config: GPTConfig) -> nn.Module:
 
 
 def make_ffn(config: GPTConfig) -> nn.Module | None:
-    """The feed-forward network ``config.ffn`` asks for (``None`` for ``ffn='none'``)."""
+    """The feed-forward network ``config.ffn`` asks for.
+
+    ``None`` for ``ffn='none'``.
+    """
     if config.ffn == "none":
         return None
     if config.ffn == "swiglu":
@@ -181,8 +190,9 @@ class TransformerBlock(nn.Module):
     that build many blocks pass ``initialize=False`` and initialize all their parameters
     in one pass afterwards, with the same rule; ``initialize=False`` alone leaves
     PyTorch's default initialization, for experiments that compare the two.
-    ``forward(x (B, T, C), kv_cache=None, positions=None, attention_mask=None) -> (B, T, C)``
-    (``attention_mask (B, T)``: False or 0 marks padding that no token may attend to).
+    ``forward(x (B, T, C), kv_cache=None, positions=None, attention_mask=None)``
+    returns ``(B, T, C)`` (``attention_mask (B, T)``: False or 0 marks padding that no
+    token may attend to).
     """
 
     def __init__(
@@ -212,8 +222,9 @@ class TransformerBlock(nn.Module):
             else None,
             alibi=config.position == "alibi",
         )
-        # ln_2 before mlp: the parameters' order (and so the summation order of clipping's
-        # global norm, and every committed training result) stays as it always was.
+        # ln_2 before mlp: the parameters' order (and so the summation order of
+        # clipping's global norm, and every committed training result) stays as it
+        # always was.
         self.ln_2 = make_norm(config) if config.ffn != "none" else None
         self.mlp = make_ffn(config)
         if initialize:
@@ -251,14 +262,15 @@ def init_weights(
     nanoGPT and Hugging Face's GPT-2 (OpenAI's original code drew positions with 0.01).
 
     With ``scale_residual`` the projections that write into the residual stream get
-    ``std / sqrt(2 * n_layer)``: the stream is a sum of ``2 * n_layer`` such writes, so its
-    variance then stays near constant in depth. Which projections those are is not guessed
-    from names: each attention layer's ``out_proj`` and each feed-forward layer's ``down``
-    carry ``is_residual_projection = True``, set where they are created.
+    ``std / sqrt(2 * n_layer)``: the stream is a sum of ``2 * n_layer`` such writes, so
+    its variance then stays near constant in depth. Which projections those are is not
+    guessed from names: each attention layer's ``out_proj`` and each feed-forward
+    layer's ``down`` carry ``is_residual_projection = True``, set where they are
+    created.
 
     The same rule applies wherever a block is built: ``TransformerBlock`` applies it to
-    itself, and ``GPT`` to the whole model (its blocks are built with ``initialize=False``
-    and initialized in the same single pass as the embeddings).
+    itself, and ``GPT`` to the whole model (its blocks are built with
+    ``initialize=False`` and initialized in the same single pass as the embeddings).
     """
     for sub in module.modules():
         if isinstance(sub, nn.Linear):

@@ -15,9 +15,10 @@ def token_cross_entropy(
     ignore_index: int,
     names: tuple[str, str] = ("targets", "idx"),
 ) -> torch.Tensor:
-    """Mean cross-entropy of ``logits (B, T, V)`` against ``targets (B, T)``, skipping the
-    positions whose target is ``ignore_index``. ``targets`` must have the shape of the
-    ``inputs`` they belong to; ``names`` are the two arguments' names for the error."""
+    """Mean cross-entropy of ``logits (B, T, V)`` against ``targets (B, T)``, skipping
+    the positions whose target is ``ignore_index``. ``targets`` must have the shape of
+    the ``inputs`` they belong to; ``names`` are the two arguments' names for the
+    error."""
     if targets.shape != inputs.shape:
         raise ValueError(
             f"{names[0]} must have the shape of {names[1]} {tuple(inputs.shape)}, "

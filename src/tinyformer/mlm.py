@@ -9,7 +9,8 @@ real (not special, not padding) token:
   original token, and every other position's label is -100 (ignored by the loss);
 - a chosen token becomes ``[MASK]`` 80% of the time, a random token 10% of the time, and
   stays itself 10% of the time. Since ``[MASK]`` never appears when the model is used
-  afterwards, the last two cases make it predict every input token, not just masked ones.
+  afterwards, the last two cases make it predict every input token, not just masked
+  ones.
 
 >>> ids = torch.tensor([[101, 7, 8, 9, 102]])
 >>> inputs, labels = mask_tokens(ids, mask_id=103, vocab_size=200,
@@ -65,8 +66,8 @@ def mask_tokens(
         raise ValueError(f"probability must be in [0, 1], got {probability}")
     if attention_mask is not None and attention_mask.shape != input_ids.shape:
         raise ValueError(
-            f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-            f"got {tuple(attention_mask.shape)}"
+            "attention_mask must have the shape of input_ids "
+            f"{tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}"
         )
     candidates = ~torch.isin(
         input_ids, torch.tensor(list(special_ids), dtype=torch.long)
@@ -92,11 +93,11 @@ def mask_tokens(
 class MaskedLMObjective(nn.Module):
     """Lets ``tinyformer.training.train`` pretrain an encoder with masked-LM.
 
-    ``train`` hands its model windows of the text ``x`` and their next tokens ``y``; this
-    wrapper ignores ``y``, masks ``x`` with ``mask_tokens`` (its own seeded generator,
-    so a run is reproducible) and returns ``model(inputs, labels=labels)``: the logits and
-    the loss on the chosen positions. Everything else in the loop (schedule, clipping,
-    checkpoints) is the GPT's.
+    ``train`` hands its model windows of the text ``x`` and their next tokens ``y``;
+    this wrapper ignores ``y``, masks ``x`` with ``mask_tokens`` (its own seeded
+    generator, so a run is reproducible) and returns ``model(inputs, labels=labels)``:
+    the logits and the loss on the chosen positions. Everything else in the loop
+    (schedule, clipping, checkpoints) is the GPT's.
     """
 
     def __init__(

@@ -1,9 +1,10 @@
 """The GPT model: token ids in, next-token logits out.
 
-``idx (B, T)`` -> token embeddings ``wte`` (+ position embeddings ``wpe``) -> ``n_layer``
-``tinyformer.layers.TransformerBlock`` s -> final norm ``ln_f`` -> ``lm_head`` ->
-logits ``(B, T, vocab_size)``. Which norm, feed-forward, positions and attention variant
-are used is decided by ``tinyformer.config.GPTConfig`` (re-exported here).
+``idx (B, T)`` -> token embeddings ``wte`` (+ position embeddings ``wpe``) ->
+``n_layer`` ``tinyformer.layers.TransformerBlock`` s -> final norm ``ln_f`` ->
+``lm_head`` -> logits ``(B, T, vocab_size)``. Which norm, feed-forward, positions and
+attention variant are used is decided by ``tinyformer.config.GPTConfig`` (re-exported
+here).
 
 >>> model = GPT(GPTConfig.tiny())
 >>> logits, loss = model(torch.zeros(2, 8, dtype=torch.long))
@@ -34,7 +35,8 @@ class GPT(nn.Module):
 
     Weights start as in GPT-2: N(0, 0.02), with the residual projections scaled by
     ``1/sqrt(2 * n_layer)`` (see ``tinyformer.layers.init_weights``). With
-    ``tie_weights`` the output head *is* the token embedding matrix (one tensor, counted once).
+    ``tie_weights`` the output head *is* the token embedding matrix (one tensor, counted
+    once).
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -48,13 +50,14 @@ class GPT(nn.Module):
             self.wpe = LearnedPositionalEmbedding(config.block_size, config.n_embd)
         elif config.position == "sinusoidal":
             self.wpe = SinusoidalPositionalEncoding(config.n_embd)
-        # rope and alibi act inside attention; "none" leaves the model order-blind except
-        # for what the causal mask reveals.
+        # rope and alibi act inside attention; "none" leaves the model order-blind
+        # except for what the causal mask reveals.
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(config, initialize=False) for _ in range(config.n_layer)
         )
-        # Post-norm blocks already end in a norm; pre-norm leaves the stream un-normalized.
+        # Post-norm blocks already end in a norm; pre-norm leaves the stream
+        # un-normalized.
         self.ln_f = (
             make_norm(config) if config.norm_position == "pre" else nn.Identity()
         )
@@ -70,10 +73,12 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def new_kv_caches(self, capacity: int | None = None) -> list[KVCache]:
-        """One empty ``tinyformer.attention.KVCache`` per block, for ``forward(kv_caches=...)``.
+        """One empty ``tinyformer.attention.KVCache`` per block.
 
-        Each allocates room for ``capacity`` positions (default: the window, ``block_size``)
-        on first use, so generating within the window never reallocates.
+        For ``forward(kv_caches=...)``.
+
+        Each allocates room for ``capacity`` positions (default: the window,
+        ``block_size``) on first use, so generating within the window never reallocates.
         """
         capacity = self.config.block_size if capacity is None else capacity
         return [KVCache(capacity) for _ in self.blocks]
@@ -87,18 +92,21 @@ class GPT(nn.Module):
             or idx.dtype == torch.bool
         ):
             raise TypeError(
-                f"idx must be an integer tensor of token ids, shape (B, T); got {getattr(idx, 'dtype', type(idx))}"
+                "idx must be an integer tensor of token ids, shape (B, T); got "
+                f"{getattr(idx, 'dtype', type(idx))}"
             )
         if idx.dim() != 2:
             raise ValueError(
-                f"idx must have shape (B, T), got {tuple(idx.shape)}: use idx[None] for a single sequence"
+                f"idx must have shape (B, T), got {tuple(idx.shape)}: use idx[None] "
+                "for a single sequence"
             )
         low, high = torch.aminmax(idx) if idx.numel() else (0, 0)  # one pass
         if low < 0 or high >= self.config.vocab_size:
             bad = int(low) if low < 0 else int(high)
             raise ValueError(
-                f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size}): "
-                "was the text encoded with the tokenizer this model was built for?"
+                f"token id {bad} is outside the vocabulary [0, "
+                f"{self.config.vocab_size}): was the text encoded with the tokenizer "
+                "this model was built for?"
             )
         T = idx.shape[1]
         if (
@@ -107,8 +115,10 @@ class GPT(nn.Module):
             and offset + T > self.config.block_size
         ):
             raise ValueError(
-                f"sequence of {offset + T} positions is longer than block_size={self.config.block_size}, "
-                f"the number of learned position embeddings: crop the input to its last {self.config.block_size} tokens"
+                f"sequence of {offset + T} positions is longer than "
+                f"block_size={self.config.block_size}, the number of learned position "
+                f"embeddings: crop the input to its last {self.config.block_size} "
+                "tokens"
             )
 
     def forward(
@@ -118,18 +128,21 @@ class GPT(nn.Module):
         kv_caches: list[KVCache] | None = None,
         positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits ``(B, T, vocab_size)`` for ids ``(B, T)``, and the mean cross-entropy if ``targets``.
+        """Logits ``(B, T, vocab_size)`` for ids ``(B, T)``, and the loss.
+
+        The loss is the mean cross-entropy if ``targets`` is given.
 
         ``targets (B, T)`` holds the next token at every position (-1 = ignore). With
         ``kv_caches`` (see ``new_kv_caches``) the T tokens continue the cached sequence:
         they sit at positions ``cache.length ...`` and attend to everything cached.
-        ``positions (T,)`` says where the tokens sit instead (for example after a cache was
-        rolled back, or to continue a sequence at a given offset); every position embedding,
-        rotation and causal mask follows it.
+        ``positions (T,)`` says where the tokens sit instead (for example after a cache
+        was rolled back, or to continue a sequence at a given offset); every position
+        embedding, rotation and causal mask follows it.
         """
         if kv_caches is not None and len(kv_caches) != len(self.blocks):
             raise ValueError(
-                f"need one KV cache per block ({len(self.blocks)}), got {len(kv_caches)}"
+                f"need one KV cache per block ({len(self.blocks)}), got "
+                f"{len(kv_caches)}"
             )
         offset = kv_caches[0].length if kv_caches else 0
         if positions is None:  # the attention layers count from the caches themselves
@@ -147,8 +160,9 @@ class GPT(nn.Module):
                 and positions.max() >= self.config.block_size
             ):
                 raise ValueError(
-                    f"position {int(positions.max())} is beyond block_size={self.config.block_size}, "
-                    "the number of learned position embeddings"
+                    f"position {int(positions.max())} is beyond "
+                    f"block_size={self.config.block_size}, the number of learned "
+                    "position embeddings"
                 )
         x = self.wte(idx)
         if self.wpe is not None:
@@ -174,19 +188,21 @@ class GPT(nn.Module):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
-        """Append ``max_new_tokens`` sampled tokens to ``idx (B, T)``; returns ``(B, T + max_new_tokens)``.
+        """Append ``max_new_tokens`` sampled tokens to ``idx (B, T)``.
 
-        Each step feeds at most the last ``block_size`` tokens and draws the next one with
-        ``tinyformer.sampling.sample`` (``temperature=0`` is greedy). The model runs in
-        eval mode (no dropout) and its previous mode is restored afterwards.
+        Returns ``(B, T + max_new_tokens)``.
 
-        With ``use_cache`` (the default) each block keeps the keys and values it has already
-        computed, so a step processes one new token instead of the whole window. When the
-        window is full the next token would need a position beyond ``block_size`` and every
-        cached key would have to drop its oldest neighbour, so we *crop and recompute*: the
-        caches are emptied and refilled from the last ``block_size`` tokens. This keeps the
-        output identical to ``use_cache=False`` at the price of a full pass per step once the
-        context is longer than the window.
+        Each step feeds at most the last ``block_size`` tokens and draws the next one
+        with ``tinyformer.sampling.sample`` (``temperature=0`` is greedy). The model
+        runs in eval mode (no dropout) and its previous mode is restored afterwards.
+
+        With ``use_cache`` (the default) each block keeps the keys and values it has
+        already computed, so a step processes one new token instead of the whole window.
+        When the window is full the next token would need a position beyond
+        ``block_size`` and every cached key would have to drop its oldest neighbour, so
+        we *crop and recompute*: the caches are emptied and refilled from the last
+        ``block_size`` tokens. This keeps the output identical to ``use_cache=False`` at
+        the price of a full pass per step once the context is longer than the window.
         """
         if (
             isinstance(max_new_tokens, bool)

@@ -1,11 +1,14 @@
-"""The optimizer and its two helpers, written out: AdamW, the learning-rate schedule, clipping.
+"""AdamW and its two helpers, the learning-rate schedule and clipping, written out.
 
 Each is checked in the tests against PyTorch's own (``torch.optim.AdamW``,
 ``torch.nn.utils.clip_grad_norm_``) and against hand computations; the training loop in
 ``tinyformer.training`` uses these, not PyTorch's, so the book trains with code a reader
 can read in one sitting.
 
->>> [round(cosine_with_warmup(s, 1.0, 0.1, warmup_steps=2, total_steps=6), 3) for s in range(8)]
+>>> [
+...     round(cosine_with_warmup(s, 1.0, 0.1, warmup_steps=2, total_steps=6), 3)
+...     for s in range(8)
+... ]
 [0.5, 1.0, 1.0, 0.868, 0.55, 0.232, 0.1, 0.1]
 """
 
@@ -21,7 +24,9 @@ __all__ = ["AdamW", "cosine_with_warmup", "clip_grad_norm", "param_groups"]
 
 
 class AdamW(torch.optim.Optimizer):
-    """Adam with *decoupled* weight decay (Kingma and Ba, 2015; Loshchilov and Hutter, 2019).
+    """Adam with *decoupled* weight decay.
+
+    References: Kingma and Ba, 2015; Loshchilov and Hutter, 2019.
 
     For each parameter ``p`` with gradient ``g`` at step ``t = 1, 2, ...``::
 
@@ -30,11 +35,12 @@ class AdamW(torch.optim.Optimizer):
         v  <- beta2 * v + (1 - beta2) * g^2          # running mean of squared gradients
         p  <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 
-    The ``1 - beta^t`` factors undo the bias of ``m`` and ``v`` towards their zero start.
-    Decoupled means the decay does not pass through ``m`` and ``v``: with Adam's L2 penalty
-    (``g + wd * p``), large-gradient weights would be decayed *less*, because ``v`` divides
-    the penalty too. Parameter groups may set their own ``lr`` and ``weight_decay`` (see
-    ``param_groups``). State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v).
+    The ``1 - beta^t`` factors undo the bias of ``m`` and ``v`` towards their zero
+    start. Decoupled means the decay does not pass through ``m`` and ``v``: with Adam's
+    L2 penalty (``g + wd * p``), large-gradient weights would be decayed *less*, because
+    ``v`` divides the penalty too. Parameter groups may set their own ``lr`` and
+    ``weight_decay`` (see ``param_groups``). State per parameter: ``step``, ``exp_avg``
+    (m), ``exp_avg_sq`` (v).
     """
 
     def __init__(
@@ -87,7 +93,8 @@ class AdamW(torch.optim.Optimizer):
                 p.mul_(1.0 - lr * weight_decay)
                 m.lerp_(g, 1.0 - beta1)
                 v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                # Same arithmetic order as torch.optim.AdamW, so the two agree to round-off.
+                # Same arithmetic order as torch.optim.AdamW, so the two agree to
+                # round-off.
                 bias_correction1 = 1.0 - beta1**t
                 bias_correction2 = 1.0 - beta2**t
                 denom = (v.sqrt() / math.sqrt(bias_correction2)).add_(eps)
@@ -102,14 +109,15 @@ def cosine_with_warmup(
 
     - Warm-up, ``step < warmup_steps``: a straight line up to ``max_lr``, reached at the
       last warm-up step: ``max_lr * (step + 1) / warmup_steps``.
-    - Decay, ``warmup_steps <= step <= total_steps``: half a cosine from ``max_lr`` down to
-      ``min_lr``: ``min_lr + (max_lr - min_lr) * (1 + cos(pi * progress)) / 2`` with
+    - Decay, ``warmup_steps <= step <= total_steps``: half a cosine from ``max_lr`` down
+      to ``min_lr``: ``min_lr + (max_lr - min_lr) * (1 + cos(pi * progress)) / 2`` with
       ``progress = (step - warmup_steps) / (total_steps - warmup_steps)``.
     - After ``total_steps``: ``min_lr``.
     """
     if not 0 <= warmup_steps <= total_steps:
         raise ValueError(
-            f"need 0 <= warmup_steps <= total_steps, got {warmup_steps} and {total_steps}"
+            f"need 0 <= warmup_steps <= total_steps, got {warmup_steps} and "
+            f"{total_steps}"
         )
     if not 0.0 <= min_lr <= max_lr:
         raise ValueError(
@@ -126,7 +134,7 @@ def cosine_with_warmup(
 
 
 def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale all gradients together so that their global L2 norm is at most ``max_norm``.
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``.
 
     The global norm treats every gradient of the model as one long vector:
     ``sqrt(sum over tensors of ||g||^2)``. If it exceeds ``max_norm`` every gradient is
@@ -149,11 +157,11 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two optimizer groups, nanoGPT's rule: decay every parameter with 2 or more dimensions.
+    """Two optimizer groups, nanoGPT's rule: decay parameters with 2 or more dimensions.
 
-    Decayed: the Linear weight matrices and the embedding tables. Not decayed: biases and
-    normalization gains (1-D). Shrinking a gain or a bias towards 0 does not make the
-    function simpler; it only fights the normalization that the model relies on.
+    Decayed: the Linear weight matrices and the embedding tables. Not decayed: biases
+    and normalization gains (1-D). Shrinking a gain or a bias towards 0 does not make
+    the function simpler; it only fights the normalization that the model relies on.
     Embeddings decay here because with tied weights the token embedding *is* the output
     projection, a weight matrix like any other; rows of tokens that never appear shrink
     slowly towards zero, which keeps their logits low.

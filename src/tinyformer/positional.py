@@ -20,8 +20,8 @@ By default ``RotaryEmbedding`` pairs coordinate ``j`` with coordinate ``j + head
 (the *split-halves* convention of GPT-NeoX and Hugging Face's Llama, "rotate_half").
 ``interleaved=True`` pairs ``(2j, 2j+1)`` as in the RoFormer paper. The two are the same
 rotation applied to permuted coordinates: permuting the rows of the query and key
-projections with ``rope_permutation(head_dim)`` turns one into the other and leaves every
-attention score unchanged (tested).
+projections with ``rope_permutation(head_dim)`` turns one into the other and leaves
+every attention score unchanged (tested).
 
 The explorer's maths lives here too (``positional_explorer_data``,
 ``rope_score_vs_offset``); ``tinyformer.widgets.positional`` only draws it.
@@ -60,7 +60,8 @@ def _check_even_dim(name: str, value: int) -> int:
     check_positive_int(name, value)
     if value % 2:
         raise ValueError(
-            f"{name} must be even (coordinates come in sin/cos or rotation pairs), got {value}"
+            f"{name} must be even (coordinates come in sin/cos or rotation pairs), got "
+            f"{value}"
         )
     return value
 
@@ -77,7 +78,8 @@ def _check_base(base: float) -> float:
 def _check_positions(positions: torch.Tensor) -> torch.Tensor:
     if not isinstance(positions, torch.Tensor):
         raise TypeError(
-            f"positions must be a torch.Tensor of integer positions, got {type(positions).__name__}"
+            "positions must be a torch.Tensor of integer positions, got "
+            f"{type(positions).__name__}"
         )
     if (
         positions.is_floating_point()
@@ -85,7 +87,8 @@ def _check_positions(positions: torch.Tensor) -> torch.Tensor:
         or positions.dtype == torch.bool
     ):
         raise TypeError(
-            f"positions must hold integers (e.g. torch.arange(T)), got dtype {positions.dtype}"
+            "positions must hold integers (e.g. torch.arange(T)), got dtype "
+            f"{positions.dtype}"
         )
     if positions.numel() and int(positions.min()) < 0:
         raise ValueError("positions must be >= 0")
@@ -95,7 +98,9 @@ def _check_positions(positions: torch.Tensor) -> torch.Tensor:
 def rope_frequencies(
     dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """The ``dim/2`` angular frequencies ``base**(-2i/dim)``, i = 0 .. dim/2-1 (fastest first).
+    """The ``dim/2`` angular frequencies ``base**(-2i/dim)``, fastest first.
+
+    ``i = 0 .. dim/2-1``.
 
     Shared by the sinusoidal encoding (``d_model``) and RoPE (``head_dim``).
     """
@@ -108,7 +113,9 @@ def rope_frequencies(
 def sinusoidal_encoding(
     n_positions: int, d_model: int, base: float = 10000.0
 ) -> torch.Tensor:
-    """Fixed encodings ``(n_positions, d_model)``: ``PE[p, 2i] = sin(p w_i)``, ``PE[p, 2i+1] = cos(p w_i)``.
+    """Fixed encodings ``(n_positions, d_model)``.
+
+    ``PE[p, 2i] = sin(p w_i)``, ``PE[p, 2i+1] = cos(p w_i)``.
 
     ``w_i = base**(-2i/d_model)``: dimension pair 0 turns once every 2*pi positions, the
     last pair about once every ``2*pi*base`` positions, like the hands of a clock.
@@ -154,11 +161,13 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Module):
-    """A trained table ``weight (n_positions, d_model)``; ``forward(positions (T,)) -> (T, d_model)``.
+    """A trained table ``weight (n_positions, d_model)``.
+
+    ``forward(positions (T,)) -> (T, d_model)``.
 
     Initialised with normal(0, 0.02), as nanoGPT and Hugging Face initialise GPT-2's
-    ``wpe``. Positions must be < ``n_positions`` (the model's ``block_size``): there is no
-    row to look up beyond it.
+    ``wpe``. Positions must be < ``n_positions`` (the model's ``block_size``): there is
+    no row to look up beyond it.
     """
 
     def __init__(self, n_positions: int, d_model: int) -> None:
@@ -172,9 +181,10 @@ class LearnedPositionalEmbedding(nn.Module):
         positions = _check_positions(positions)
         if positions.numel() and int(positions.max()) >= self.n_positions:
             raise ValueError(
-                f"position {int(positions.max())} is outside the learned table of {self.n_positions} positions: "
-                f"a learned positional embedding cannot go past block_size={self.n_positions}; "
-                "crop the sequence to block_size or use a fixed scheme (sinusoidal, RoPE, ALiBi)"
+                f"position {int(positions.max())} is outside the learned table of "
+                f"{self.n_positions} positions: a learned positional embedding cannot "
+                f"go past block_size={self.n_positions}; crop the sequence to "
+                "block_size or use a fixed scheme (sinusoidal, RoPE, ALiBi)"
             )
         return self.weight[positions]
 
@@ -183,10 +193,12 @@ class LearnedPositionalEmbedding(nn.Module):
 
 
 def rope_permutation(head_dim: int) -> torch.Tensor:
-    """Index ``perm`` with ``x_halves = x_interleaved[..., perm]``: ``[0, 2, 4, ..., 1, 3, 5, ...]``.
+    """Index ``perm`` with ``x_halves = x_interleaved[..., perm]``.
 
-    Applying it to the output rows of a query/key projection (``W[perm]``) converts weights
-    trained with interleaved RoPE into weights for split-halves RoPE.
+    ``perm`` is ``[0, 2, 4, ..., 1, 3, 5, ...]``.
+
+    Applying it to the output rows of a query/key projection (``W[perm]``) converts
+    weights trained with interleaved RoPE into weights for split-halves RoPE.
     """
     _check_even_dim("head_dim", head_dim)
     return torch.cat([torch.arange(0, head_dim, 2), torch.arange(1, head_dim, 2)])
@@ -198,14 +210,17 @@ def apply_rope(
     base: float = 10000.0,
     interleaved: bool = False,
 ) -> torch.Tensor:
-    """Rotate ``x (..., T, head_dim)`` by position; ``positions (T,)``; returns the same shape and dtype.
+    """Rotate ``x (..., T, head_dim)`` by position; ``positions (T,)``.
 
-    Pair ``i`` (frequency ``w_i = base**(-2i/head_dim)``) at position ``p`` is rotated by the
-    angle ``p * w_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
+    Returns the same shape and dtype.
+
+    Pair ``i`` (frequency ``w_i = base**(-2i/head_dim)``) at position ``p`` is rotated
+    by the angle ``p * w_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
-            f"x must be a torch.Tensor of shape (..., T, head_dim), got {type(x).__name__}"
+            "x must be a torch.Tensor of shape (..., T, head_dim), got "
+            f"{type(x).__name__}"
         )
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., T, head_dim), got {tuple(x.shape)}")
@@ -214,7 +229,8 @@ def apply_rope(
     positions = _check_positions(positions)
     if positions.shape[-1] != x.shape[-2]:
         raise ValueError(
-            f"positions has {positions.shape[-1]} entries but x has T={x.shape[-2]} (x.shape[-2])"
+            f"positions has {positions.shape[-1]} entries but x has T={x.shape[-2]} "
+            "(x.shape[-2])"
         )
     # float64 angles: positions times frequencies loses digits in float32 at long range.
     angles = positions.to(torch.float64)[..., None] * rope_frequencies(
@@ -227,8 +243,8 @@ def apply_rope(
 def rotate_pairs(
     x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool
 ) -> torch.Tensor:
-    """Rotate each pair of ``x``'s last dimension by the angles whose cosines and sines are
-    given ``(T, head_dim / 2)``: ``(a, b) -> (a cos - b sin, a sin + b cos)``."""
+    """Rotate each pair of ``x``'s last dimension by the angles whose cosines and sines
+    are given ``(T, head_dim / 2)``: ``(a, b) -> (a cos - b sin, a sin + b cos)``."""
     head_dim = x.shape[-1]
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]
@@ -242,8 +258,8 @@ class RotaryEmbedding(nn.Module):
     """RoPE: ``forward(x (..., T, head_dim), positions (T,) | None) -> same shape``.
 
     Applied to queries and keys (never values) after they are split into heads. With
-    ``positions=None`` the positions are ``0 .. T-1``. No parameters, so it adds nothing to
-    a state dict. See the module docstring for the pairing convention.
+    ``positions=None`` the positions are ``0 .. T-1``. No parameters, so it adds nothing
+    to a state dict. See the module docstring for the pairing convention.
     """
 
     TABLE_LIMIT = 1 << 16  # positions beyond this are computed directly, not tabulated
@@ -305,7 +321,8 @@ class RotaryEmbedding(nn.Module):
         if isinstance(positions, range):
             if positions.step != 1 or positions.start < 0:
                 raise ValueError(
-                    f"a range of positions must count up by 1 from >= 0, got {positions}"
+                    "a range of positions must count up by 1 from >= 0, got "
+                    f"{positions}"
                 )
             first, last = positions.start, positions.stop - 1
         else:
@@ -334,23 +351,30 @@ class RotaryEmbedding(nn.Module):
             )
         if x.shape[-1] != self.head_dim:
             raise ValueError(
-                f"RotaryEmbedding(head_dim={self.head_dim}) got x with last dimension {x.shape[-1]}"
+                f"RotaryEmbedding(head_dim={self.head_dim}) got x with last dimension "
+                f"{x.shape[-1]}"
             )
         if positions is None:
             positions = range(x.shape[-2])
         if len(positions) != x.shape[-2]:
             raise ValueError(
-                f"positions has {len(positions)} entries but x has T={x.shape[-2]} (x.shape[-2])"
+                f"positions has {len(positions)} entries but x has T={x.shape[-2]} "
+                "(x.shape[-2])"
             )
         cos, sin = self.cos_sin(positions, x.dtype, x.device)
         return rotate_pairs(x, cos, sin, self.interleaved)
 
     def extra_repr(self) -> str:
-        return f"head_dim={self.head_dim}, base={self.base:g}, interleaved={self.interleaved}"
+        return (
+            f"head_dim={self.head_dim}, base={self.base:g}, "
+            f"interleaved={self.interleaved}"
+        )
 
 
 def alibi_slopes(n_heads: int) -> torch.Tensor:
-    """ALiBi's per-head slopes ``(n_heads,)``: ``2**(-8/n), 2**(-16/n), ...`` for n a power of two.
+    """ALiBi's per-head slopes ``(n_heads,)``.
+
+    ``2**(-8/n), 2**(-16/n), ...`` for n a power of two.
 
     For other ``n`` (as in Press et al.'s code): the slopes of the largest power of two
     ``c <= n``, then every other slope of ``2c``, until there are ``n``.
@@ -371,7 +395,9 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
 def alibi_bias(
     slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor
 ) -> torch.Tensor:
-    """``(H, T_q, T_k)`` bias ``-slope[h] * (q_pos[i] - k_pos[j])``, added to attention scores.
+    """``(H, T_q, T_k)`` bias ``-slope[h] * (q_pos[i] - k_pos[j])``.
+
+    It is added to attention scores.
 
     A key ``d`` tokens in the past costs ``slope * d``; future keys get a positive value
     here and must be removed by the causal mask, which is separate.
@@ -394,7 +420,7 @@ def alibi_bias(
     return -slopes[:, None, None] * distance.to(slopes.device)
 
 
-# --- the positional-encoding explorer's maths -------------------------------------------
+# --- the positional-encoding explorer's maths -----------------------------------------
 
 EXPLORER_KINDS = ("sinusoidal", "learned", "rope")
 
@@ -410,13 +436,15 @@ def positional_explorer_data(
 ) -> dict[str, torch.Tensor]:
     """Everything the explorer draws for one setting (float64 tensors).
 
-    - ``matrix (n_positions, d_model)``: the vector each position gets. For ``"sinusoidal"``
-      the encoding; for ``"learned"`` a freshly initialised (untrained) table; for ``"rope"``
-      RoPE applied at every position to the same all-ones vector.
-    - ``dims``: the chosen dimensions; ``waves (n_positions, len(dims))``: the chosen columns of ``matrix`` (default: a fast
-      sin/cos pair ``0, 1`` and a slower one starting at ``d_model/2``, rounded to even).
-    - ``offsets (n_positions,)`` = ``position - ref_position`` and ``similarity (n_positions,)``:
-      cosine similarity (dot product of unit vectors) of ``matrix[ref_position]`` with every row.
+    - ``matrix (n_positions, d_model)``: the vector each position gets. For
+      ``"sinusoidal"`` the encoding; for ``"learned"`` a freshly initialised (untrained)
+      table; for ``"rope"`` RoPE applied at every position to the same all-ones vector.
+    - ``dims``: the chosen dimensions; ``waves (n_positions, len(dims))``: the chosen
+      columns of ``matrix`` (default: a fast sin/cos pair ``0, 1`` and a slower one
+      starting at ``d_model/2``, rounded to even).
+    - ``offsets (n_positions,)`` = ``position - ref_position`` and
+      ``similarity (n_positions,)``: cosine similarity (dot product of unit vectors) of
+      ``matrix[ref_position]`` with every row.
     """
     if kind not in EXPLORER_KINDS:
         raise ValueError(f"kind must be one of {EXPLORER_KINDS}, got {kind!r}")
@@ -461,11 +489,13 @@ def rope_score_vs_offset(
     k: torch.Tensor | None = None,
     q_position: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(offsets, scores)``: ``<RoPE(q, m), RoPE(k, m + n)> / head_dim`` for ``n = 0 .. max_offset``.
+    """``(offsets, scores)``: ``<RoPE(q, m), RoPE(k, m + n)> / head_dim`` per offset.
 
-    ``m = q_position``; by RoPE's relative property the result does not depend on it. ``q``
-    and ``k`` default to all-ones vectors, for which the score is 1 at offset 0 and decays
-    (with ripples) as the offset grows.
+    The offsets are ``n = 0 .. max_offset``.
+
+    ``m = q_position``; by RoPE's relative property the result does not depend on it.
+    ``q`` and ``k`` default to all-ones vectors, for which the score is 1 at offset 0
+    and decays (with ripples) as the offset grows.
     """
     _check_even_dim("head_dim", head_dim)
     if max_offset < 0 or q_position < 0:
@@ -474,7 +504,8 @@ def rope_score_vs_offset(
     k = torch.ones(head_dim, dtype=torch.float64) if k is None else k.to(torch.float64)
     if q.shape != (head_dim,) or k.shape != (head_dim,):
         raise ValueError(
-            f"q and k must have shape ({head_dim},), got {tuple(q.shape)} and {tuple(k.shape)}"
+            f"q and k must have shape ({head_dim},), got {tuple(q.shape)} and "
+            f"{tuple(k.shape)}"
         )
     offsets = torch.arange(max_offset + 1)
     q_rot = apply_rope(q[None, :], torch.tensor([q_position]), base)  # (1, d)

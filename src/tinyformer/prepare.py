@@ -1,13 +1,14 @@
-"""Command line: turn a text file of any size into a flat file of token ids for training.
+"""Command line: turn a text file of any size into a flat file of token ids for
+training.
 
     python -m tinyformer.prepare input.txt data/input.bin --tokenizer char
     python -m tinyformer.prepare input.txt data/input.bin --tokenizer gpt2
     python -m tinyformer.prepare input.txt data/input.bin --tokenizer my_bpe.txt
 
 The output is the ids as little-endian ``uint16`` one after another (no header), which
-``numpy.memmap`` reads without loading it, plus ``OUTPUT.json`` recording the tokenizer and
-the number of tokens. The text is read and encoded in chunks: memory use does not grow
-with the file (a character tokenizer reads it twice: once to collect its alphabet).
+``numpy.memmap`` reads without loading it, plus ``OUTPUT.json`` recording the tokenizer
+and the number of tokens. The text is read and encoded in chunks: memory use does not
+grow with the file (a character tokenizer reads it twice: once to collect its alphabet).
 """
 
 from __future__ import annotations
@@ -75,14 +76,18 @@ def _load_tokenizer(spec: str, path: Path):
     if Path(spec).is_file():
         return BPETokenizer.load(spec)
     raise ValueError(
-        f"--tokenizer must be 'char', 'gpt2' or the path of a saved BPETokenizer; {spec!r} is none of them"
+        "--tokenizer must be 'char', 'gpt2' or the path of a saved BPETokenizer; "
+        f"{spec!r} is none of them"
     )
 
 
 def prepare(
     input_path: str | Path, output_path: str | Path, tokenizer: str | object = "char"
 ) -> int:
-    """Encode ``input_path`` into ``output_path`` (uint16 ids) and ``output_path.json``; returns the count."""
+    """Encode ``input_path`` into ``output_path`` (uint16 ids) and ``output_path.json``.
+
+    Returns the count.
+    """
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise FileNotFoundError(f"input text {input_path} does not exist")

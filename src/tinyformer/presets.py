@@ -1,19 +1,21 @@
 """Named training recipes: a model shape (``GPTConfig``) and a run (``TrainConfig``).
 
-``python -m tinyformer.train --preset NAME`` starts from one of these; any field can then
-be overridden with a flag. ``vocab_size`` is always set from the tokenizer.
+``python -m tinyformer.train --preset NAME`` starts from one of these; any field can
+then be overridden with a flag. ``vocab_size`` is always set from the tokenizer.
 
-- ``shakespeare-char``: the book's CPU recipe; reaches a full-validation loss below 1.88 on
-  TinyShakespeare characters in about 40 s on 2 cores (``benchmarks/bench_train.py``).
-  Two choices trade model size for steps, measured on that 2-core CPU (seed 1337, full
-  validation loss, wall time with the final evaluation; the machine's speed varied by up to
-  20% between runs): with 4 layers and the usual 8/3 x 128 = 344-wide SwiGLU, 360 steps at
-  2e-3 gave 1.8745 in 42 s; with a 256-wide SwiGLU, 400 steps at 2.5e-3 gave 1.8494 in
-  39-47 s; with 3 layers, 460 steps at 3e-3 gave 1.8370 in 39 s (1.8247 with seed 1).
+- ``shakespeare-char``: the book's CPU recipe; reaches a full-validation loss below 1.88
+  on TinyShakespeare characters in about 40 s on 2 cores
+  (``benchmarks/bench_train.py``). Two choices trade model size for steps, measured on
+  that 2-core CPU (seed 1337, full validation loss, wall time with the final evaluation;
+  the machine's speed varied by up to 20% between runs): with 4 layers and the usual 8/3
+  x 128 = 344-wide SwiGLU, 360 steps at 2e-3 gave 1.8745 in 42 s; with a 256-wide
+  SwiGLU, 400 steps at 2.5e-3 gave 1.8494 in 39-47 s; with 3 layers, 460 steps at 3e-3
+  gave 1.8370 in 39 s (1.8247 with seed 1).
 - ``nanogpt-cpu``: nanoGPT's documented CPU run of its character-level Shakespeare model
   (Karpathy, 2022), rebuilt in our code as the benchmark's baseline: learned positions,
   LayerNorm, GELU, batch 12, 2000 iterations at a peak rate of 1e-3.
-- ``shakespeare-char-long``: the longer run behind the checkpoint shipped with the package.
+- ``shakespeare-char-long``: the longer run behind the checkpoint shipped with the
+  package.
 - ``shakespeare-char-gpu``: nanoGPT's GPU recipe (6 layers, 384 wide, context 256,
   dropout 0.2, 5000 iterations), for a machine with a CUDA device.
 """

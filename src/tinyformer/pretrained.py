@@ -2,20 +2,22 @@
 
 GPT-2's checkpoints differ from ``GPT`` in two mechanical ways:
 
-1. Names: ``transformer.h.3.mlp.c_fc.weight`` is our ``blocks.3.mlp.up.weight``, and so on.
-2. Layout: GPT-2 uses a ``Conv1D`` module that computes ``x @ W + b`` with ``W`` of shape
-   ``(in, out)``; ``nn.Linear`` computes ``x @ W.T + b`` with ``W`` of shape ``(out, in)``.
-   Every such matrix is transposed. The fused query/key/value projection ``c_attn``
-   ``(C, 3C)`` is also split into three ``(C, C)`` matrices, in the order q, k, v.
+1. Names: ``transformer.h.3.mlp.c_fc.weight`` is our ``blocks.3.mlp.up.weight``, and so
+   on.
+2. Layout: GPT-2 uses a ``Conv1D`` module that computes ``x @ W + b`` with ``W`` of
+   shape ``(in, out)``; ``nn.Linear`` computes ``x @ W.T + b`` with ``W`` of shape
+   ``(out, in)``. Every such matrix is transposed. The fused query/key/value projection
+   ``c_attn`` ``(C, 3C)`` is also split into three ``(C, C)`` matrices, in the order q,
+   k, v.
 
 Llama checkpoints (``LlamaForCausalLM``) need no transposition: their projections are
-``nn.Linear`` too. They differ by name only, plus the configuration: RMSNorm with its own
-epsilon, SwiGLU, rotary positions with their own base (theta), grouped-query attention and
-an untied output head. Hugging Face stores the query and key projections for the
-"split halves" RoPE layout (``rotate_half``), which is ``GPT``'s default; Meta's original
-checkpoints pair adjacent dimensions instead (``GPTConfig(rope_interleaved=True)``), and
-converting between the two permutes the rows of ``q_proj`` and ``k_proj``
-(``interleaved_to_halves``).
+``nn.Linear`` too. They differ by name only, plus the configuration: RMSNorm with its
+own epsilon, SwiGLU, rotary positions with their own base (theta), grouped-query
+attention and an untied output head. Hugging Face stores the query and key projections
+for the "split halves" RoPE layout (``rotate_half``), which is ``GPT``'s default; Meta's
+original checkpoints pair adjacent dimensions instead
+(``GPTConfig(rope_interleaved=True)``), and converting between the two permutes the rows
+of ``q_proj`` and ``k_proj`` (``interleaved_to_halves``).
 
 Nothing here downloads anything: pass a model or a state dict you already have. A state
 dict that does not fit fails with a ``ValueError`` that names the key and the shapes.
@@ -49,7 +51,8 @@ __all__ = [
     "load_converted",
 ]
 
-# GPT-2 name (after "h.{i}.") -> our name (after "blocks.{i}."), and whether to transpose.
+# GPT-2 name (after "h.{i}.") -> our name (after "blocks.{i}."), and whether to
+# transpose.
 _BLOCK_MAP = {
     "ln_1.weight": ("ln_1.weight", False),
     "ln_1.bias": ("ln_1.bias", False),
@@ -79,17 +82,20 @@ def config_from_hf_gpt2(hf_config, **overrides: object) -> GPTConfig:
     act = getattr(hf_config, "activation_function", "gelu_new")
     if act not in ("gelu_new", "gelu_pytorch_tanh"):
         raise ValueError(
-            f"GPT uses the tanh-approximated GELU ('gelu_new'); this GPT2Config uses {act!r}"
+            "GPT uses the tanh-approximated GELU ('gelu_new'); this GPT2Config uses "
+            f"{act!r}"
         )
     if abs(getattr(hf_config, "layer_norm_epsilon", 1e-5) - 1e-5) > 1e-12:
         raise ValueError(
-            f"GPT's LayerNorm uses eps=1e-5; this GPT2Config uses {hf_config.layer_norm_epsilon}"
+            "GPT's LayerNorm uses eps=1e-5; this GPT2Config uses "
+            f"{hf_config.layer_norm_epsilon}"
         )
     if getattr(hf_config, "scale_attn_by_inverse_layer_idx", False) or not getattr(
         hf_config, "scale_attn_weights", True
     ):
         raise ValueError(
-            "GPT scales attention scores by 1/sqrt(head_dim) only; change the GPT2Config's scaling options"
+            "GPT scales attention scores by 1/sqrt(head_dim) only; change the "
+            "GPT2Config's scaling options"
         )
     fields = dict(
         vocab_size=hf_config.vocab_size,
@@ -112,11 +118,12 @@ def config_from_hf_gpt2(hf_config, **overrides: object) -> GPTConfig:
 def convert_hf_gpt2_state_dict(
     state_dict: Mapping[str, torch.Tensor], n_layer: int
 ) -> dict[str, torch.Tensor]:
-    """Rename and transpose a GPT-2 state dict into ``GPT``'s names and ``nn.Linear`` layout.
+    """Rename and transpose a GPT-2 state dict into ``GPT``'s names and Linear layout.
 
     Accepts keys with or without the ``transformer.`` prefix (``GPT2LMHeadModel`` vs
-    ``GPT2Model``); buffers such as the old causal-mask ``attn.bias`` are skipped. The output
-    head ``lm_head.weight`` is copied when present (it is ``wte.weight`` when tied).
+    ``GPT2Model``); buffers such as the old causal-mask ``attn.bias`` are skipped. The
+    output head ``lm_head.weight`` is copied when present (it is ``wte.weight`` when
+    tied).
     """
     sd = {k.removeprefix("transformer."): v for k, v in state_dict.items()}
     take = _taker(sd, "GPT-2")
@@ -132,7 +139,8 @@ def convert_hf_gpt2_state_dict(
         qkv_w, qkv_b = take(p + "attn.c_attn.weight"), take(p + "attn.c_attn.bias")
         if qkv_w.shape != (c, 3 * c):
             raise ValueError(
-                f"expected c_attn.weight of shape {(c, 3 * c)} (Conv1D layout), got {tuple(qkv_w.shape)}"
+                f"expected c_attn.weight of shape {(c, 3 * c)} (Conv1D layout), got "
+                f"{tuple(qkv_w.shape)}"
             )
         for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
             out[f"blocks.{i}.attn.{name}.weight"] = (
@@ -148,8 +156,8 @@ def _taker(sd: Mapping[str, torch.Tensor], source: str):
     def take(name: str) -> torch.Tensor:
         if name not in sd:
             raise ValueError(
-                f"the {source} state dict has no {name!r}: is it a {source} checkpoint with "
-                "the configuration given?"
+                f"the {source} state dict has no {name!r}: is it a {source} checkpoint "
+                "with the configuration given?"
             )
         return sd[name]
 
@@ -160,9 +168,9 @@ def _taker(sd: Mapping[str, torch.Tensor], source: str):
 def load_converted(model, converted: Mapping[str, torch.Tensor], source: str) -> None:
     """Copy tensors already named and laid out as ``model``'s into it, in place.
 
-    Every parameter must be covered and every shape must match; the error names the first
-    parameter that does not fit and both shapes (a different vocabulary shows up here, at
-    ``wte.weight``).
+    Every parameter must be covered and every shape must match; the error names the
+    first parameter that does not fit and both shapes (a different vocabulary shows up
+    here, at ``wte.weight``).
     """
     converted = dict(converted)
     if getattr(model.config, "tie_weights", False):
@@ -190,13 +198,16 @@ def load_converted(model, converted: Mapping[str, torch.Tensor], source: str) ->
 
 
 def load_hf_gpt2_weights(model, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Copy a GPT-2 state dict into ``model`` (a ``GPT``) in place; every parameter must be covered."""
+    """Copy a GPT-2 state dict into ``model`` (a ``GPT``) in place.
+
+    Every parameter must be covered.
+    """
     converted = convert_hf_gpt2_state_dict(state_dict, model.config.n_layer)
     load_converted(model, converted, "GPT-2")
 
 
 def _gpt_from_hf(hf_model, make_config, load_weights):
-    """A ``GPT`` built from ``hf_model``'s configuration, in its dtype, holding its weights."""
+    """A ``GPT`` with ``hf_model``'s configuration, dtype and weights."""
     from tinyformer.model import GPT
 
     model = GPT(make_config(hf_model.config)).to(next(hf_model.parameters()).dtype)
@@ -205,11 +216,11 @@ def _gpt_from_hf(hf_model, make_config, load_weights):
 
 
 def gpt_from_hf_gpt2(hf_model):
-    """A ``GPT`` with the configuration and weights of a ``transformers`` GPT-2 model."""
+    """A ``GPT`` with the configuration and weights of a ``transformers`` GPT-2."""
     return _gpt_from_hf(hf_model, config_from_hf_gpt2, load_hf_gpt2_weights)
 
 
-# --- Llama -----------------------------------------------------------------------------
+# --- Llama ----------------------------------------------------------------------------
 
 # Llama name (after "model.layers.{i}.") -> our name (after "blocks.{i}.")
 _LLAMA_BLOCK_MAP = {
@@ -231,17 +242,21 @@ def _rope_theta(hf_config) -> float:
     kind = params.get("rope_type", scaling.get("rope_type", "default"))
     if kind not in ("default", None):
         raise ValueError(
-            f"this LlamaConfig uses RoPE scaling {kind!r}; GPT implements plain RoPE only"
+            f"this LlamaConfig uses RoPE scaling {kind!r}; GPT implements plain RoPE "
+            "only"
         )
     theta = params.get("rope_theta", getattr(hf_config, "rope_theta", None))
     return float(10000.0 if theta is None else theta)
 
 
 def config_from_hf_llama(hf_config, **overrides: object) -> GPTConfig:
-    """The ``GPTConfig`` of a ``transformers.LlamaConfig`` (dropout 0 unless overridden).
+    """The ``GPTConfig`` of a ``transformers.LlamaConfig``.
+
+    Dropout is 0 unless overridden.
 
     Raises ValueError for options ``GPT`` does not implement: biases, another activation
-    than SiLU, a head width other than ``hidden_size / num_attention_heads``, RoPE scaling.
+    than SiLU, a head width other than ``hidden_size / num_attention_heads``, RoPE
+    scaling.
     """
     if getattr(hf_config, "hidden_act", "silu") != "silu":
         raise ValueError(
@@ -255,8 +270,9 @@ def config_from_hf_llama(hf_config, **overrides: object) -> GPTConfig:
     head_dim = getattr(hf_config, "head_dim", None)
     if head_dim is not None and head_dim * heads != hf_config.hidden_size:
         raise ValueError(
-            f"GPT's heads are hidden_size / num_attention_heads = "
-            f"{hf_config.hidden_size // heads} wide; this LlamaConfig sets head_dim={head_dim}"
+            "GPT's heads are hidden_size / num_attention_heads = "
+            f"{hf_config.hidden_size // heads} wide; this LlamaConfig sets "
+            f"head_dim={head_dim}"
         )
     fields = dict(
         vocab_size=hf_config.vocab_size,
@@ -283,7 +299,9 @@ def config_from_hf_llama(hf_config, **overrides: object) -> GPTConfig:
 def convert_hf_llama_state_dict(
     state_dict: Mapping[str, torch.Tensor], n_layer: int
 ) -> dict[str, torch.Tensor]:
-    """Rename a Llama state dict into ``GPT``'s names (no transposes: both use ``nn.Linear``).
+    """Rename a Llama state dict into ``GPT``'s names.
+
+    No transposes: both use ``nn.Linear``.
 
     Accepts keys with or without the ``model.`` prefix (``LlamaForCausalLM`` vs
     ``LlamaModel``); buffers such as ``rotary_emb.inv_freq`` are skipped.
@@ -303,14 +321,14 @@ def convert_hf_llama_state_dict(
 
 
 def interleaved_to_halves(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Permute the rows of a query or key projection ``(n_heads * head_dim, C)`` from the
-    interleaved RoPE layout (pairs ``(0, 1), (2, 3), ...``) to split halves (pairs
+    """Permute the rows of a query or key projection ``(n_heads * head_dim, C)`` from
+    the interleaved RoPE layout (pairs ``(0, 1), (2, 3), ...``) to split halves (pairs
     ``(0, D/2), (1, D/2 + 1), ...``), head by head.
 
     Within a head, output dimensions ``0, 2, 4, ...`` move to the first half and
     ``1, 3, 5, ...`` to the second, so each rotated pair keeps its frequency. Attention
-    scores are unchanged: queries and keys are permuted alike, and a dot product does not
-    depend on the order of its terms.
+    scores are unchanged: queries and keys are permuted alike, and a dot product does
+    not depend on the order of its terms.
     """
     rows, cols = weight.shape
     if rows % n_heads or (rows // n_heads) % 2:
@@ -321,16 +339,19 @@ def interleaved_to_halves(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 
 def load_hf_llama_weights(model, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Copy a Llama state dict into ``model`` (a ``GPT``) in place; every parameter must be covered."""
+    """Copy a Llama state dict into ``model`` (a ``GPT``) in place.
+
+    Every parameter must be covered.
+    """
     if model.config.rope_interleaved:
         raise ValueError(
-            "Hugging Face Llama weights use the split-halves RoPE layout: build the GPT "
-            "with rope_interleaved=False"
+            "Hugging Face Llama weights use the split-halves RoPE layout: build the "
+            "GPT with rope_interleaved=False"
         )
     converted = convert_hf_llama_state_dict(state_dict, model.config.n_layer)
     load_converted(model, converted, "Llama")
 
 
 def gpt_from_hf_llama(hf_model):
-    """A ``GPT`` with the configuration and weights of a ``transformers`` Llama model."""
+    """A ``GPT`` with the configuration and weights of a ``transformers`` Llama."""
     return _gpt_from_hf(hf_model, config_from_hf_llama, load_hf_llama_weights)

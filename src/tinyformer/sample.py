@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if checkpoint.tokenizer is None:
             raise ValueError(
-                f"{checkpoint.path} holds no tokenizer, so its ids cannot be turned into text"
+                f"{checkpoint.path} holds no tokenizer, so its ids cannot be turned "
+                "into text"
             )
         model = checkpoint.model()
         for i in range(args.num_samples):

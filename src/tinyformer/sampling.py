@@ -48,15 +48,18 @@ def check_temperature(temperature: float) -> float:
 def _check_logits(logits: torch.Tensor) -> None:
     if not isinstance(logits, torch.Tensor):
         raise TypeError(
-            f"logits must be a torch.Tensor of shape (..., vocab_size), got {type(logits).__name__}"
+            "logits must be a torch.Tensor of shape (..., vocab_size), got "
+            f"{type(logits).__name__}"
         )
     if logits.dim() == 0 or logits.shape[-1] == 0:
         raise ValueError(
-            f"logits must have a non-empty last (vocabulary) dimension, got shape {tuple(logits.shape)}"
+            "logits must have a non-empty last (vocabulary) dimension, got shape "
+            f"{tuple(logits.shape)}"
         )
     if torch.isnan(logits).any():
         raise ValueError(
-            "logits contain NaN: check the model's output (a diverged training run produces NaN)"
+            "logits contain NaN: check the model's output (a diverged training run "
+            "produces NaN)"
         )
 
 
@@ -96,7 +99,7 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
 
 
 def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
-    """Nucleus filtering: keep the smallest set of most likely tokens whose mass reaches ``p``.
+    """Nucleus filtering: keep the fewest most likely tokens whose mass reaches ``p``.
 
     Tokens are ranked by probability; a token is kept while the mass *before* it is
     still below ``p``, so the most likely token always survives and the kept set
@@ -183,7 +186,8 @@ def sample_chain(
         or transition_logits.shape[0] != transition_logits.shape[1]
     ):
         raise ValueError(
-            f"transition_logits must be a square (V, V) tensor, got shape {tuple(transition_logits.shape)}"
+            "transition_logits must be a square (V, V) tensor, got shape "
+            f"{tuple(transition_logits.shape)}"
         )
     vocab_size = transition_logits.shape[0]
     if not 0 <= start < vocab_size:
@@ -212,7 +216,10 @@ class DistributionView:
 
     @property
     def perplexity(self) -> float:
-        """``exp(entropy)``: the number of equally likely tokens with the same uncertainty."""
+        """``exp(entropy)``.
+
+        The number of equally likely tokens with the same uncertainty.
+        """
         return math.exp(self.entropy)
 
 
@@ -230,7 +237,8 @@ def describe_distribution(
     """
     if logits.dim() != 1:
         raise ValueError(
-            f"describe_distribution takes one distribution of shape (V,), got {tuple(logits.shape)}"
+            "describe_distribution takes one distribution of shape (V,), got "
+            f"{tuple(logits.shape)}"
         )
     probs = probabilities(logits, temperature, top_k, top_p)
     return DistributionView(

@@ -1,4 +1,4 @@
-"""Show the library's own code in a chapter, so the reader sees exactly what the book runs.
+"""Show the library's own code in a chapter, so readers see exactly what the book runs.
 
 Chapters display a function or method with ``show_source(GPT.forward)``: the source is
 read from the installed package at run time, so a committed chapter can never show code
@@ -13,7 +13,10 @@ __all__ = ["show_source"]
 
 
 def show_source(obj):
-    """Syntax-highlighted source of a function, method or class, for Jupyter and the book."""
+    """Syntax-highlighted source of a function, method or class.
+
+    For Jupyter and the book.
+    """
     from IPython.display import (
         Code,
     )  # IPython comes with Jupyter; the package needs it not

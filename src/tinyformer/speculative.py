@@ -1,9 +1,9 @@
 """Speculative decoding: a small draft model guesses, the large target model checks.
 
-Generating ``k`` tokens one at a time costs ``k`` sequential passes of the target model. In
-speculative decoding (Leviathan et al., 2023; Chen et al., 2023) a cheap *draft* model
-proposes ``k`` tokens, and the target scores all of them in **one** pass (like a training
-step, every position at once). Proposals are accepted left to right:
+Generating ``k`` tokens one at a time costs ``k`` sequential passes of the target model.
+In speculative decoding (Leviathan et al., 2023; Chen et al., 2023) a cheap *draft*
+model proposes ``k`` tokens, and the target scores all of them in **one** pass (like a
+training step, every position at once). Proposals are accepted left to right:
 
 - proposal ``x`` with draft probability ``q(x)`` and target probability ``p(x)`` is kept
   with probability ``min(1, p(x) / q(x))``;
@@ -12,11 +12,11 @@ step, every position at once). Proposals are accepted left to right:
 - if all ``k`` are kept, the target's distribution at the next position gives one more
   token for free.
 
-Each accepted token is distributed exactly as if the target had sampled it, so the output
-follows the target's distribution whatever the draft proposes; a good draft only makes it
-faster. With ``temperature=0`` both models are greedy and the output equals the target's own
-greedy output. Both models keep KV caches; rejected proposals are rolled back with
-``tinyformer.attention.KVCache.truncate``.
+Each accepted token is distributed exactly as if the target had sampled it, so the
+output follows the target's distribution whatever the draft proposes; a good draft only
+makes it faster. With ``temperature=0`` both models are greedy and the output equals the
+target's own greedy output. Both models keep KV caches; rejected proposals are rolled
+back with ``tinyformer.attention.KVCache.truncate``.
 """
 
 from __future__ import annotations

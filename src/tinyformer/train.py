@@ -2,17 +2,17 @@
 
     python -m tinyformer.train --preset shakespeare-char --out-dir runs/char
     python -m tinyformer.train --preset shakespeare-char --n-layer 6 --max-lr 1e-3
-    python -m tinyformer.train --resume runs/char/ckpt.pt   # finish a stopped run exactly
+    python -m tinyformer.train --resume runs/char/ckpt.pt # finish a stopped run exactly
     torchrun --nproc_per_node=2 -m tinyformer.train --preset shakespeare-char
 
 Every ``TrainConfig`` and ``GPTConfig`` field is a flag (``--max-lr``,
-``--n-embd``, ...). Data: TinyShakespeare with a character tokenizer by default; ``--text
-FILE`` trains on another text file (characters), ``--data FILE.bin`` on a token file
-written by ``python -m tinyformer.prepare`` (memory-mapped, its tokenizer read from the
-``FILE.bin.json`` beside it). The last ``--val-fraction`` of the tokens is the validation
-split. ``--resume`` with a larger ``--max-steps`` extends a finished run, but the cosine
-schedule is then recomputed for the new length (the learning rate rises again). Under
-``torchrun`` only rank 0 prints and writes checkpoints.
+``--n-embd``, ...). Data: TinyShakespeare with a character tokenizer by default;
+``--text FILE`` trains on another text file (characters), ``--data FILE.bin`` on a token
+file written by ``python -m tinyformer.prepare`` (memory-mapped, its tokenizer read from
+the ``FILE.bin.json`` beside it). The last ``--val-fraction`` of the tokens is the
+validation split. ``--resume`` with a larger ``--max-steps`` extends a finished run, but
+the cosine schedule is then recomputed for the new length (the learning rate rises
+again). Under ``torchrun`` only rank 0 prints and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def _flag_type(field: dataclasses.Field):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tinyformer.train",
-        description="Train a tinyformer GPT. Every TrainConfig and GPTConfig field is a flag.",
+        description=(
+            "Train a tinyformer GPT. Every TrainConfig and GPTConfig field is a flag."
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -96,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--weights-only",
         action="store_true",
-        help="save weights, configs and tokenizer only (no optimizer state: not resumable)",
+        help=(
+            "save weights, configs and tokenizer only (no optimizer state: not "
+            "resumable)"
+        ),
     )
     parser.add_argument(
         "--sample-tokens",
@@ -122,23 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_token_file(path: str | Path) -> tuple[np.ndarray, object]:
-    """A prepared token file as a read-only memory map, and the tokenizer recorded beside it."""
+    """A prepared token file as a read-only memory map, and its tokenizer.
+
+    The tokenizer is the one recorded beside the file.
+    """
     path = Path(path)
     meta_path = path.with_name(path.name + ".json")
     if not path.is_file():
         raise FileNotFoundError(
-            f"token file {path} does not exist; write it with python -m tinyformer.prepare"
+            f"token file {path} does not exist; write it with python -m "
+            "tinyformer.prepare"
         )
     if not meta_path.is_file():
         raise FileNotFoundError(
-            f"{meta_path} (the tokenizer of {path}) is missing; re-run python -m tinyformer.prepare"
+            f"{meta_path} (the tokenizer of {path}) is missing; re-run python -m "
+            "tinyformer.prepare"
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     tokens = np.memmap(path, dtype=np.dtype(meta.get("dtype", "uint16")), mode="r")
     if len(tokens) != meta.get("tokens", len(tokens)):
         raise ValueError(
-            f"{path} holds {len(tokens)} tokens but {meta_path} records {meta['tokens']}: "
-            "the file is truncated; re-run python -m tinyformer.prepare"
+            f"{path} holds {len(tokens)} tokens but {meta_path} records "
+            f"{meta['tokens']}: the file is truncated; re-run python -m "
+            "tinyformer.prepare"
         )
     return tokens, tokenizer_from_dict(meta["tokenizer"])
 
@@ -254,13 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     if main_process:
         print(
-            f"trained to step {history.step[-1]} in {seconds:.1f} s (evaluations included); "
-            f"validation loss {history.val_loss[-1]:.4f} on all {len(val_data):,} validation tokens"
+            f"trained to step {history.step[-1]} in {seconds:.1f} s (evaluations "
+            f"included); validation loss {history.val_loss[-1]:.4f} on all "
+            f"{len(val_data):,} validation tokens"
         )
         print(f"saved {out}")
         if args.sample_tokens:
             print(
-                f"--- sample ({args.sample_tokens} tokens, temperature 0.8, top-k 40) ---"
+                f"--- sample ({args.sample_tokens} tokens, temperature 0.8, top-k 40) "
+                "---"
             )
             print(
                 generate_text(

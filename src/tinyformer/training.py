@@ -5,13 +5,13 @@
   ``grad_accum`` micro-batches (forward, loss, backward), clip, step. It returns a
   ``History`` of what happened, for the chapter's plots.
 - ``evaluate``: the mean loss over an *entire* token sequence, every token scored once.
-- Under ``torchrun`` the same call trains with PyTorch's DistributedDataParallel: each rank
-  computes the gradients of its own rows of the global batch and DDP averages them.
+- Under ``torchrun`` the same call trains with PyTorch's DistributedDataParallel: each
+  rank computes the gradients of its own rows of the global batch and DDP averages them.
 
 Batches: at every step one shared generator draws ``batch_size`` window starts (the
 *global* batch); rank ``r``'s micro-batch ``m`` takes its own slice of them. So the
-examples a step sees do not depend on how many processes or micro-batches share the work:
-one process, two processes and gradient accumulation all train on the same data.
+examples a step sees do not depend on how many processes or micro-batches share the
+work: one process, two processes and gradient accumulation all train on the same data.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ __all__ = [
 DTYPES = ("float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 
-# Anything train() accepts as data: a 1-D tensor of ids, or a (memory-mapped) numpy array.
+# Anything train() accepts as data: a 1-D tensor of ids, or a (memory-mapped) numpy
+# array.
 TokenData = torch.Tensor | np.ndarray
 
 
@@ -54,15 +55,18 @@ class TrainConfig:
     - ``batch_size``: sequences per optimizer step, in total over all processes and
       micro-batches (it must divide evenly by ``world_size * grad_accum``).
     - ``context``: tokens per sequence (at most the model's ``block_size``).
-    - ``max_steps`` optimizer steps; learning rate: linear warm-up over ``warmup_steps`` to
-      ``max_lr``, then cosine decay to ``min_lr`` at ``max_steps``
+    - ``max_steps`` optimizer steps; learning rate: linear warm-up over ``warmup_steps``
+      to ``max_lr``, then cosine decay to ``min_lr`` at ``max_steps``
       (``tinyformer.optim.cosine_with_warmup``).
-    - AdamW's ``weight_decay`` and ``beta1``/``beta2``; ``grad_clip`` (global norm; 0 = off).
+    - AdamW's ``weight_decay`` and ``beta1``/``beta2``; ``grad_clip`` (global norm; 0 =
+      off).
     - ``grad_accum``: micro-batches per step (less memory, same update).
-    - ``dtype``: ``float32``, or ``bfloat16`` autocast (matmuls in bf16, weights in fp32).
-    - ``eval_interval``: evaluate the whole validation split every so many steps (0 = only
-      after the last step); ``eval_batch_size`` windows are scored at a time.
-    - ``seed``: weights' initial state is the caller's; the seed fixes batches and dropout.
+    - ``dtype``: ``float32``, or ``bfloat16`` autocast (matmuls in bf16, weights in
+      fp32).
+    - ``eval_interval``: evaluate the whole validation split every so many steps (0 =
+      only after the last step); ``eval_batch_size`` windows are scored at a time.
+    - ``seed``: weights' initial state is the caller's; the seed fixes batches and
+      dropout.
     - ``device``: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
     """
 
@@ -126,16 +130,19 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_lr must be > 0, got {self.max_lr!r}")
         if self.min_lr > self.max_lr:
             raise ValueError(
-                f"TrainConfig.min_lr ({self.min_lr}) must not exceed max_lr ({self.max_lr})"
+                f"TrainConfig.min_lr ({self.min_lr}) must not exceed max_lr "
+                f"({self.max_lr})"
             )
         if self.warmup_steps > self.max_steps:
             raise ValueError(
-                f"TrainConfig.warmup_steps ({self.warmup_steps}) must be <= max_steps ({self.max_steps})"
+                f"TrainConfig.warmup_steps ({self.warmup_steps}) must be <= max_steps "
+                f"({self.max_steps})"
             )
         if self.batch_size % self.grad_accum:
             raise ValueError(
-                f"TrainConfig.batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum}): "
-                "every micro-batch gets batch_size // grad_accum sequences"
+                f"TrainConfig.batch_size ({self.batch_size}) must be divisible by "
+                f"grad_accum ({self.grad_accum}): every micro-batch gets batch_size // "
+                "grad_accum sequences"
             )
         if self.dtype not in DTYPES:
             raise ValueError(
@@ -143,7 +150,8 @@ class TrainConfig:
             )
         if self.device not in DEVICES:
             raise ValueError(
-                f"TrainConfig.device must be one of {list(DEVICES)}, got {self.device!r}"
+                f"TrainConfig.device must be one of {list(DEVICES)}, got "
+                f"{self.device!r}"
             )
 
     def replace(self, **changes: object) -> TrainConfig:
@@ -187,7 +195,10 @@ class History:
         )
 
     def time_to(self, target: float) -> float | None:
-        """Seconds until the validation loss first reached ``target`` (None if it never did)."""
+        """Seconds until the validation loss first reached ``target``.
+
+        None if it never did.
+        """
         for loss, seconds in zip(self.val_loss, self.val_elapsed):
             if loss <= target:
                 return seconds
@@ -204,7 +215,8 @@ def _resolve_device(name: str) -> torch.device:
     if name == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                "TrainConfig.device='cuda' but no CUDA device is available: use 'cpu' or 'auto'"
+                "TrainConfig.device='cuda' but no CUDA device is available: use 'cpu' "
+                "or 'auto'"
             )
         return torch.device("cuda", distributed.local_rank())
     return torch.device("cpu")
@@ -214,7 +226,8 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
     if not isinstance(data, (torch.Tensor, np.ndarray)) or data.ndim != 1:
         raise TypeError(
             f"{name} must be a 1-D tensor or numpy array of token ids, got "
-            f"{type(data).__name__}{'' if not hasattr(data, 'shape') else tuple(data.shape)}"
+            f"{type(data).__name__}"
+            f"{'' if not hasattr(data, 'shape') else tuple(data.shape)}"
         )
     if isinstance(data, torch.Tensor) and (
         data.is_floating_point() or data.dtype == torch.bool
@@ -224,8 +237,8 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
         raise TypeError(f"{name} must hold integer token ids, got dtype {data.dtype}")
     if len(data) < context + 1:
         raise ValueError(
-            f"{name} has {len(data)} tokens, but one window of context {context} needs {context + 1}: "
-            "use more text or a shorter context"
+            f"{name} has {len(data)} tokens, but one window of context {context} needs "
+            f"{context + 1}: use more text or a shorter context"
         )
     # Checking every id of a 1 GB memory-mapped file would read it all; a sample catches
     # the usual mistake (data encoded with another tokenizer) at once.
@@ -233,8 +246,9 @@ def _check_data(name: str, data: TokenData, context: int, vocab_size: int) -> No
     top = int(sample.max())
     if top >= vocab_size or int(sample.min()) < 0:
         raise ValueError(
-            f"{name} contains token id {top}, but the model's vocabulary has {vocab_size} ids: "
-            "was it encoded with the tokenizer the model was built for?"
+            f"{name} contains token id {top}, but the model's vocabulary has "
+            f"{vocab_size} ids: was it encoded with the tokenizer the model was built "
+            "for?"
         )
 
 
@@ -244,10 +258,10 @@ def evaluate(
 ) -> float:
     """Mean next-token cross-entropy (nats) over *all* of ``data``, deterministically.
 
-    The text is cut into non-overlapping windows of ``context`` tokens (the last one may be
-    shorter), so each of the ``len(data) - 1`` predictions is scored exactly once; the
-    result is the sum of their losses divided by their number, in float32, in eval mode.
-    Each window starts with no context, as a training window does.
+    The text is cut into non-overlapping windows of ``context`` tokens (the last one may
+    be shorter), so each of the ``len(data) - 1`` predictions is scored exactly once;
+    the result is the sum of their losses divided by their number, in float32, in eval
+    mode. Each window starts with no context, as a training window does.
     """
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
         raise ValueError(f"context must be an integer >= 1, got {context!r}")
@@ -303,15 +317,16 @@ def train(
     resume=None,
     on_step=None,
 ) -> History:
-    """Train ``model`` in place on ``train_data`` for ``config.max_steps`` optimizer steps.
+    """Train ``model`` in place on ``train_data`` for ``config.max_steps`` steps.
 
-    ``val_data`` (optional) is evaluated in full every ``eval_interval`` steps and after the
-    last step. ``resume`` is a checkpoint from ``tinyformer.checkpoint.load_checkpoint``
-    (its model weights already loaded into ``model``): the optimizer, step count, batch and
-    dropout random states and history continue from it, so the run ends exactly where an
-    uninterrupted one would. ``on_step(step, model, optimizer, generator, history)`` is
-    called after each step (the CLI writes checkpoints from it). ``quiet`` hides the
-    progress bar. Raises ``TrainingDiverged`` if the loss stops being finite.
+    ``val_data`` (optional) is evaluated in full every ``eval_interval`` steps and after
+    the last step. ``resume`` is a checkpoint from
+    ``tinyformer.checkpoint.load_checkpoint`` (its model weights already loaded into
+    ``model``): the optimizer, step count, batch and dropout random states and history
+    continue from it, so the run ends exactly where an uninterrupted one would.
+    ``on_step(step, model, optimizer, generator, history)`` is called after each step
+    (the CLI writes checkpoints from it). ``quiet`` hides the progress bar. Raises
+    ``TrainingDiverged`` if the loss stops being finite.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -323,8 +338,9 @@ def train(
         and gpt_config.position == "learned"
     ):
         raise ValueError(
-            f"TrainConfig.context={config.context} exceeds the model's block_size={block_size} "
-            "(its learned position table): lower context or build the model with a larger block_size"
+            f"TrainConfig.context={config.context} exceeds the model's "
+            f"block_size={block_size} (its learned position table): lower context or "
+            "build the model with a larger block_size"
         )
     vocab = getattr(gpt_config, "vocab_size", None)
     for name, data in (("train_data", train_data), ("val_data", val_data)):
@@ -336,8 +352,9 @@ def train(
     world, rank = distributed.world_size(), distributed.rank()
     if config.batch_size % (world * config.grad_accum):
         raise ValueError(
-            f"TrainConfig.batch_size ({config.batch_size}) must be divisible by world_size x grad_accum "
-            f"({world} x {config.grad_accum}): each process's micro-batch gets an equal share"
+            f"TrainConfig.batch_size ({config.batch_size}) must be divisible by "
+            f"world_size x grad_accum ({world} x {config.grad_accum}): each process's "
+            "micro-batch gets an equal share"
         )
     micro = config.batch_size // (world * config.grad_accum)
     device = _resolve_device(config.device)
@@ -449,6 +466,6 @@ def _diverged(step: int, what, last_finite: tuple[int, float] | None) -> None:
         else "no step had finished yet"
     )
     raise TrainingDiverged(
-        f"training diverged at step {step + 1}: {what}; {before}. No weight was changed by this step. "
-        "Lower max_lr, lengthen warmup_steps, or set grad_clip"
+        f"training diverged at step {step + 1}: {what}; {before}. No weight was "
+        "changed by this step. Lower max_lr, lengthen warmup_steps, or set grad_clip"
     )

@@ -65,15 +65,17 @@ def read_verified_bytes(name: str, path: str | Path | None = None) -> bytes:
     actual = hashlib.sha256(raw).hexdigest()
     if actual != expected:
         raise ChecksumError(
-            f"{file} has sha256 {actual}, but SHA256SUMS records {expected} for {name!r}: "
-            "the file is damaged or was edited; restore it from the repository "
-            "(git checkout -- src/tinyformer/data)"
+            f"{file} has sha256 {actual}, but SHA256SUMS records {expected} for "
+            f"{name!r}: the file is damaged or was edited; restore it from the "
+            "repository (git checkout -- src/tinyformer/data)"
         )
     return raw
 
 
 def load_tinyshakespeare(path: str | Path | None = None) -> str:
-    """The TinyShakespeare corpus as one string (1,115,394 characters), checksum verified.
+    """The TinyShakespeare corpus as one string (1,115,394 characters).
+
+    Its checksum is verified.
 
     >>> text = load_tinyshakespeare()
     >>> text[:9]
@@ -96,8 +98,8 @@ def train_val_split(data, val_fraction: float = 0.1):
     n_train = int(round(n * (1.0 - val_fraction)))
     if n_train == 0 or n_train == n:
         raise ValueError(
-            f"a sequence of length {n} is too short to split with val_fraction={val_fraction}: "
-            "both parts would not be non-empty"
+            f"a sequence of length {n} is too short to split with "
+            f"val_fraction={val_fraction}: both parts would not be non-empty"
         )
     return data[:n_train], data[n_train:]
 
@@ -111,7 +113,8 @@ def get_batch(
     """Sample a batch of training windows from a 1-D tensor of token ids.
 
     Returns ``(x, y)``, both of shape ``(batch_size, block_size)``, where
-    ``y[b, t] == x[b, t + 1]``'s successor in the text: the text supplies its own labels.
+    ``y[b, t] == x[b, t + 1]``'s successor in the text: the text supplies its own
+    labels.
 
     >>> x, y = get_batch(torch.arange(10), batch_size=2, block_size=3,
     ...                  generator=torch.Generator().manual_seed(0))
@@ -120,16 +123,18 @@ def get_batch(
     """
     if not isinstance(data, torch.Tensor) or data.dim() != 1:
         raise TypeError(
-            "data must be a 1-D tensor of token ids, e.g. torch.tensor(tokenizer.encode(text))"
+            "data must be a 1-D tensor of token ids, e.g. "
+            "torch.tensor(tokenizer.encode(text))"
         )
     if batch_size < 1 or block_size < 1:
         raise ValueError(
-            f"batch_size and block_size must be positive, got {batch_size} and {block_size}"
+            f"batch_size and block_size must be positive, got {batch_size} and "
+            f"{block_size}"
         )
     if len(data) <= block_size:
         raise ValueError(
-            f"data has {len(data)} tokens, but a window needs block_size + 1 = {block_size + 1}: "
-            "use a shorter block_size or more data"
+            f"data has {len(data)} tokens, but a window needs block_size + 1 = "
+            f"{block_size + 1}: use a shorter block_size or more data"
         )
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     return windows(data, starts, block_size)
@@ -138,7 +143,9 @@ def get_batch(
 def windows(
     data, starts: torch.Tensor, context: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs ``x`` and next-token targets ``y``, int64 ``(len(starts), context)``, cut from ``data``.
+    """Inputs ``x`` and next-token targets ``y``, cut from ``data``.
+
+    Both are int64 ``(len(starts), context)``.
 
     ``data`` is a 1-D tensor of ids or a numpy array (e.g. a ``np.memmap`` of uint16 ids
     written by ``python -m tinyformer.prepare``); row ``b`` starts at ``starts[b]``.

@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plan":
         for r in runs:
             print(
-                f"budget {r.budget:.0e}: {r.config.n_layer} x {r.config.n_embd:>3}, {r.run.max_steps:>6} steps, "
-                f"{r.tokens / len(train_data):5.2f} epochs"
+                f"budget {r.budget:.0e}: {r.config.n_layer} x {r.config.n_embd:>3}, "
+                f"{r.run.max_steps:>6} steps, {r.tokens / len(train_data):5.2f} epochs"
             )
         return 0
     if args.threads:
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def report(p):
         print(
-            f"budget {p.budget:.0e}: {p.n_layer} x {p.n_embd:>3} ({p.params:>9,} params) {p.steps:>6} steps "
-            f"val {p.val_loss:.4f}  {p.seconds:6.1f} s",
+            f"budget {p.budget:.0e}: {p.n_layer} x {p.n_embd:>3} ({p.params:>9,} "
+            f"params) {p.steps:>6} steps val {p.val_loss:.4f}  {p.seconds:6.1f} s",
             flush=True,
         )
 

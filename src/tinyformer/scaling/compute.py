@@ -3,18 +3,21 @@
 Everything here is arithmetic on a ``tinyformer.config.GPTConfig``: no model is
 built, so GPT-3 can be counted on a laptop.
 
-A matrix product of ``(m, k)`` by ``(k, n)`` costs ``2 m k n`` FLOPs (one multiply and one
-add per term). A token passing through a ``Linear`` layer with a ``(k, n)`` weight therefore
-costs ``2 k n``: twice the layer's weights. Summed over the model that gives the famous
-``2 N`` per token forward, and the backward pass costs twice the forward (a gradient for
-the input and one for the weight, each a product of the same size), hence ``6 N`` per
-token for training (Kaplan et al., 2020). What the rule leaves out:
+A matrix product of ``(m, k)`` by ``(k, n)`` costs ``2 m k n`` FLOPs (one multiply and
+one add per term). A token passing through a ``Linear`` layer with a ``(k, n)`` weight
+therefore costs ``2 k n``: twice the layer's weights. Summed over the model that gives
+the famous ``2 N`` per token forward, and the backward pass costs twice the forward (a
+gradient for the input and one for the weight, each a product of the same size), hence
+``6 N`` per token for training (Kaplan et al., 2020). What the rule leaves out:
 
-- attention's own products, ``q k^T`` and ``weights @ v``, which have no weights but cost
-  ``2 T d`` each per token and layer for a context of ``T`` (they grow with the context);
-- the embedding tables, which are parameters but are looked up, not multiplied (the output
-  head is multiplied, and with tied weights it is the same matrix as the token embedding);
-- element-wise work (norms, softmax, activations, the optimizer), small next to the matmuls.
+- attention's own products, ``q k^T`` and ``weights @ v``, which have no weights but
+  cost ``2 T d`` each per token and layer for a context of ``T`` (they grow with the
+  context);
+- the embedding tables, which are parameters but are looked up, not multiplied (the
+  output head is multiplied, and with tied weights it is the same matrix as the token
+  embedding);
+- element-wise work (norms, softmax, activations, the optimizer), small next to the
+  matmuls.
 
 >>> from tinyformer.config import GPTConfig
 >>> count_parameters(GPTConfig.gpt2()).total
@@ -45,8 +48,8 @@ PF_DAY = 1e15 * 24 * 3600
 class ParameterCount:
     """A model's trainable numbers, split the way scaling-law papers split them.
 
-    - ``embedding``: the tables indexed by token or position (``wte``, a learned ``wpe``)
-      and an untied output head; they map the vocabulary in or out.
+    - ``embedding``: the tables indexed by token or position (``wte``, a learned
+      ``wpe``) and an untied output head; they map the vocabulary in or out.
     - ``non_embedding``: everything else (the blocks and the final norm). Kaplan et al.
       (2020) fit their laws to this number; Hoffmann et al. (2022) use the total.
     """
@@ -124,13 +127,14 @@ def _check_context(config: GPTConfig, context: int | None) -> int:
 
 
 def forward_flops_per_token(config: GPTConfig, context: int | None = None) -> int:
-    """Matrix-multiply FLOPs of one forward pass, per token, at sequence length ``context``.
+    """Matrix-multiply FLOPs of one forward pass, per token, at length ``context``.
 
-    ``2 x`` (every Linear weight in the blocks, plus the output head) for the layers, and
-    ``4 * n_layer * context * n_embd`` for attention's two products (``q k^T`` and
-    ``weights @ v``: each query meets ``context`` keys in every head). The full ``T x T``
-    score matrix is counted, as the kernels compute it; a causal kernel that skipped the
-    masked half would do about half of that term. ``context`` defaults to ``block_size``.
+    ``2 x`` (every Linear weight in the blocks, plus the output head) for the layers,
+    and ``4 * n_layer * context * n_embd`` for attention's two products (``q k^T`` and
+    ``weights @ v``: each query meets ``context`` keys in every head). The full
+    ``T x T`` score matrix is counted, as the kernels compute it; a causal kernel that
+    skipped the masked half would do about half of that term. ``context`` defaults to
+    ``block_size``.
     """
     config = _check_config(config)
     T = _check_context(config, context)
@@ -145,8 +149,8 @@ def forward_flops_per_token(config: GPTConfig, context: int | None = None) -> in
 def training_flops_per_token(config: GPTConfig, context: int | None = None) -> int:
     """Forward plus backward: three times ``forward_flops_per_token``.
 
-    The backward pass of each product ``y = x W`` computes two products of the same size,
-    ``dx = dy W^T`` and ``dW = x^T dy``; attention's products behave the same way.
+    The backward pass of each product ``y = x W`` computes two products of the same
+    size, ``dx = dy W^T`` and ``dW = x^T dy``; attention's products behave the same way.
     """
     return 3 * forward_flops_per_token(config, context)
 
@@ -161,7 +165,10 @@ def training_flops(
 
 
 def six_n_d(n_params: float, tokens: float) -> float:
-    """The rule of thumb ``C = 6 N D``: training FLOPs from parameters and tokens alone."""
+    """The rule of thumb ``C = 6 N D``.
+
+    Training FLOPs from parameters and tokens alone.
+    """
     for name, value in (("n_params", n_params), ("tokens", tokens)):
         if not value > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")

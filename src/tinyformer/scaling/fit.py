@@ -46,11 +46,13 @@ def _columns(min_points: int, why: str, **columns) -> list[np.ndarray]:
             )
         if not np.all(np.isfinite(array)):
             raise ValueError(
-                f"{name} contains NaN or infinite values: {array[~np.isfinite(array)][:3]}"
+                f"{name} contains NaN or infinite values: "
+                f"{array[~np.isfinite(array)][:3]}"
             )
         if np.any(array <= 0):
             raise ValueError(
-                f"{name} must be positive (the fit works on logarithms), got {array[array <= 0][:3]}"
+                f"{name} must be positive (the fit works on logarithms), got "
+                f"{array[array <= 0][:3]}"
             )
         arrays.append(array)
     lengths = {name: len(a) for name, a in zip(columns, arrays)}
@@ -65,7 +67,9 @@ def _columns(min_points: int, why: str, **columns) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class PowerLawFit:
-    """``y ≈ coefficient * x**exponent``; ``exponent_stderr`` is NaN with only two points.
+    """``y ≈ coefficient * x**exponent``.
+
+    ``exponent_stderr`` is NaN with only two points.
 
     ``r_squared`` is the share of the variance of ``log y`` the line explains.
     """
@@ -125,8 +129,9 @@ _GRID = dict(  # Hoffmann et al.'s grid of initialisations for (alpha, beta, e, 
 def _predicted_log_loss(
     theta: torch.Tensor, log_n: torch.Tensor, log_d: torch.Tensor
 ) -> torch.Tensor:
-    """``log(E + A/N^alpha + B/D^beta)`` for rows ``theta = (a, b, e, alpha, beta)`` with
-    ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``: a log-sum-exp, stable for any theta."""
+    """``log(E + A/N^alpha + B/D^beta)`` for rows ``theta = (a, b, e, alpha, beta)``
+    with ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``: a log-sum-exp, stable for any
+    theta."""
     a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))
     terms = torch.stack(
         [a - alpha * log_n, b - beta * log_d, e.expand_as(a - alpha * log_n)], dim=-1
@@ -143,7 +148,7 @@ def _huber(residual: torch.Tensor, delta: float) -> torch.Tensor:
 def fit_parametric_loss(
     n_params, tokens, loss, delta: float = 1e-3, starts: int = 8
 ) -> ParametricFit:
-    """Fit ``L(N, D) = E + A / N**alpha + B / D**beta`` to measured ``(N, D, L)`` triples.
+    """Fit ``L(N, D) = E + A / N**alpha + B / D**beta`` to measured ``(N, D, L)``.
 
     The objective is ``sum Huber_delta(log L_predicted - log L)`` (robust to a few bad
     runs). All 4,500 grid initialisations are scored at once; L-BFGS then starts from
@@ -198,8 +203,9 @@ def fit_parametric_loss(
     a, b, e, alpha, beta = (float(v) for v in best_theta)
     if alpha <= 0 or beta <= 0:
         raise ValueError(
-            f"the best fit has a non-positive exponent (alpha={alpha:.3g}, beta={beta:.3g}): the losses do not "
-            "fall with both N and D; vary N and D more widely"
+            f"the best fit has a non-positive exponent (alpha={alpha:.3g}, "
+            f"beta={beta:.3g}): the losses do not fall with both N and D; vary N and D "
+            "more widely"
         )
     residual = _predicted_log_loss(best_theta, log_n, log_d) - log_l
     law = ChinchillaLaw(
@@ -217,10 +223,11 @@ def fit_parametric_loss(
 
 @dataclass(frozen=True)
 class IsoFLOPFit:
-    """Approach 2. Per budget (sorted): ``n_opt`` and ``loss_opt`` at the parabola's minimum,
-    ``parabolas`` (coefficients ``(c2, c1, c0)`` of the loss in natural ``log N``) and
-    ``bracketed`` (whether the minimum lies inside the sizes tried). ``n_opt_law`` is the
-    power law ``N_opt = k C**a`` through the minima (needs two budgets or more)."""
+    """Approach 2. Per budget (sorted): ``n_opt`` and ``loss_opt`` at the parabola's
+    minimum, ``parabolas`` (coefficients ``(c2, c1, c0)`` of the loss in natural
+    ``log N``) and ``bracketed`` (whether the minimum lies inside the sizes tried).
+    ``n_opt_law`` is the power law ``N_opt = k C**a`` through the minima (needs two
+    budgets or more)."""
 
     budgets: np.ndarray
     n_opt: np.ndarray
@@ -231,7 +238,7 @@ class IsoFLOPFit:
 
 
 def isoflop_fit(budget, n_params, loss) -> IsoFLOPFit:
-    """Fit one parabola in ``log N`` per compute budget and a power law through their minima.
+    """Fit a parabola in ``log N`` per compute budget, a power law through their minima.
 
     ``budget[i]`` labels which IsoFLOP curve point ``i`` belongs to (equal values = same
     curve); each curve needs three sizes or more, and must curve upwards.
@@ -248,14 +255,16 @@ def isoflop_fit(budget, n_params, loss) -> IsoFLOPFit:
         rows = budget == value
         if rows.sum() < 3:
             raise ValueError(
-                f"budget {value:.3g} has {rows.sum()} point(s); an IsoFLOP parabola needs 3 or more sizes"
+                f"budget {value:.3g} has {rows.sum()} point(s); an IsoFLOP parabola "
+                "needs 3 or more sizes"
             )
         x = np.log(n_params[rows])
         c2, c1, c0 = np.polyfit(x, loss[rows], 2)
         if c2 <= 0:
             raise ValueError(
-                f"the losses at budget {value:.3g} do not curve upwards in log N (no minimum): "
-                "add smaller and larger models so the sizes bracket the best one"
+                f"the losses at budget {value:.3g} do not curve upwards in log N (no "
+                "minimum): add smaller and larger models so the sizes bracket the "
+                "best one"
             )
         best = -c1 / (2 * c2)
         budgets.append(value)

@@ -7,7 +7,8 @@
   ``L(N, D) = E + A / N**alpha + B / D**beta``, with two published sets of constants:
   ``HOFFMANN_2022`` (the paper's) and ``BESIROGLU_2024`` (Besiroglu et al.'s refit
   to data read off the paper's figures, which found the published constants inconsistent
-  with the paper's other two methods). Loss in nats per token of their MassiveText corpus.
+  with the paper's other two methods). Loss in nats per token of their MassiveText
+  corpus.
 - ``tokens_per_parameter_allocation``: the rule of thumb drawn from Chinchilla, about
   20 training tokens per parameter.
 
@@ -67,7 +68,9 @@ class Allocation:
 
 @dataclass(frozen=True)
 class ChinchillaLaw:
-    """``L(N, D) = E + A / N**alpha + B / D**beta``: loss of ``N`` parameters after ``D`` tokens.
+    """``L(N, D) = E + A / N**alpha + B / D**beta``.
+
+    The loss of ``N`` parameters after ``D`` tokens.
 
     ``E`` is the loss no model can beat (the text's own entropy, in this form); the two
     other terms are what a finite model and a finite data set add to it.
@@ -87,7 +90,7 @@ class ChinchillaLaw:
             raise ValueError(f"ChinchillaLaw.E must be finite and >= 0, got {self.E!r}")
 
     def loss(self, n_params, tokens):
-        """Predicted loss of a model with ``n_params`` parameters trained on ``tokens`` tokens."""
+        """Predicted loss of ``n_params`` parameters trained on ``tokens`` tokens."""
         N, D = _positive("n_params", n_params), _positive("tokens", tokens)
         return _out(
             self.E + self.A / np.power(N, self.alpha) + self.B / np.power(D, self.beta)
@@ -95,16 +98,24 @@ class ChinchillaLaw:
 
     @property
     def a(self) -> float:
-        """Exponent of the optimal model size: ``N_opt ∝ C**a`` with ``a = beta / (alpha + beta)``."""
+        """Exponent of the optimal model size: ``N_opt ∝ C**a``.
+
+        ``a = beta / (alpha + beta)``.
+        """
         return self.beta / (self.alpha + self.beta)
 
     @property
     def b(self) -> float:
-        """Exponent of the optimal token count: ``D_opt ∝ C**b`` with ``b = alpha / (alpha + beta)``."""
+        """Exponent of the optimal token count: ``D_opt ∝ C**b``.
+
+        ``b = alpha / (alpha + beta)``.
+        """
         return self.alpha / (self.alpha + self.beta)
 
     def compute_optimal(self, compute) -> Allocation:
-        """The ``N`` and ``D`` with the lowest predicted loss for ``C = 6 N D``, in closed form.
+        """The ``N`` and ``D`` with the lowest predicted loss for ``C = 6 N D``.
+
+        In closed form.
 
         Put ``D = C / (6 N)`` into the law and set the derivative in ``N`` to zero:
         ``alpha A / N**alpha = beta B / D**beta``, which gives
@@ -121,7 +132,10 @@ class ChinchillaLaw:
         )
 
     def optimal_loss(self, compute):
-        """The lowest loss the law predicts for a compute budget (at ``compute_optimal``)."""
+        """The lowest loss the law predicts for a compute budget.
+
+        The loss at ``compute_optimal``.
+        """
         best = self.compute_optimal(compute)
         return self.loss(best.n_params, best.tokens)
 
@@ -165,11 +179,12 @@ class KaplanLaw:
 
     Each single-variable law holds when the other resources do not limit the model:
 
-    - ``loss_n(N) = (N_c / N)**alpha_N``: trained to convergence, ``N`` non-embedding params;
+    - ``loss_n(N) = (N_c / N)**alpha_N``: trained to convergence, ``N`` non-embedding
+      params;
     - ``loss_d(D) = (D_c / D)**alpha_D``: a large model, early-stopped, ``D`` tokens;
     - ``loss_compute(C) = (C_c / C)**alpha_C``: the best model for ``C`` FLOPs;
-    - ``loss_nd(N, D) = ((N_nd / N)**(alpha_N_nd / alpha_D_nd) + D_nd / D)**alpha_D_nd``, the
-      joint law, with its own fitted constants.
+    - ``loss_nd(N, D)``, the joint law, with its own fitted constants:
+      ``((N_nd / N)**(alpha_N_nd / alpha_D_nd) + D_nd / D)**alpha_D_nd``.
     """
 
     alpha_N: float = 0.076
@@ -202,7 +217,10 @@ class KaplanLaw:
         )
 
     def compute_optimal(self, compute) -> Allocation:
-        """Kaplan's allocation: ``N_opt = 1.3e9 * (C / PF-day)**0.73``, the rest in tokens."""
+        """Kaplan's allocation: ``N_opt = 1.3e9 * (C / PF-day)**0.73``.
+
+        The rest of the budget goes into tokens.
+        """
         C = _positive("compute", compute)
         n_params = self.n_opt_coefficient * np.power(C / PF_DAY, self.n_opt_exponent)
         return Allocation(

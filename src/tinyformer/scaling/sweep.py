@@ -1,4 +1,6 @@
-"""A scaling experiment on TinyShakespeare: many model sizes, each trained on a fixed compute budget.
+"""A scaling experiment on TinyShakespeare.
+
+Many model sizes, each trained on a fixed compute budget.
 
 For every budget ``C`` (training FLOPs) and every model size of ``LADDER`` whose run
 would be reasonable (see ``plan``), a fresh model is trained on exactly as many tokens
@@ -7,8 +9,9 @@ as ``C`` buys it, with a cosine schedule that ends when the budget does (Hoffman
 whole validation split. The FLOPs are counted exactly by
 ``tinyformer.scaling.compute.training_flops_per_token``, not by ``6 N D``.
 
-``python -m tinyformer.scaling sweep`` runs it from the command line and saves the points as
-JSON; ``load_sweep`` reads them back (by default, the sweep shipped with the package).
+``python -m tinyformer.scaling sweep`` runs it from the command line and saves the
+points as JSON; ``load_sweep`` reads them back (by default, the sweep shipped with the
+package).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ __all__ = [
     "load_sweep",
 ]
 
-# (n_layer, n_embd): depth and width grow together, as in Kaplan et al.'s model families.
+# (n_layer, n_embd): depth and width grow together, as in Kaplan et al.'s model
+# families.
 LADDER: tuple[tuple[int, int], ...] = (
     (1, 16),
     (1, 32),
@@ -59,7 +63,9 @@ LADDER: tuple[tuple[int, int], ...] = (
 def ladder_config(
     n_layer: int, n_embd: int, vocab_size: int = 65, context: int = 64
 ) -> GPTConfig:
-    """The modern design of the book's presets at one size: RoPE, RMSNorm, SwiGLU, no biases.
+    """The modern design of the book's presets at one size.
+
+    RoPE, RMSNorm, SwiGLU, no biases.
 
     Heads are 16 wide up to ``n_embd = 96`` and 32 wide above.
     """
@@ -78,13 +84,19 @@ def ladder_config(
 
 
 def _learning_rate(n_embd: int) -> float:
-    """3e-3 up to 128 wide (the ``shakespeare-char`` preset's rate), then falling as 1/sqrt(width)."""
+    """3e-3 up to 128 wide, then falling as 1/sqrt(width).
+
+    3e-3 is the ``shakespeare-char`` preset's rate.
+    """
     return 3e-3 * min(1.0, math.sqrt(128 / n_embd))
 
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One planned run: a model ``config`` trained for ``steps`` steps of ``run.tokens_per_step``."""
+    """One planned run: a model ``config`` trained for ``steps`` steps.
+
+    Each step is ``run.tokens_per_step`` tokens.
+    """
 
     budget: float
     config: GPTConfig
@@ -105,8 +117,9 @@ class SweepRun:
 @dataclass(frozen=True)
 class SweepPoint:
     """What one run measured. ``params`` counts all parameters, ``non_embedding`` those
-    outside the token table; ``compute`` is the exact FLOPs spent; ``val_loss`` is the mean
-    over the whole validation split; ``seconds`` the wall time (evaluation included)."""
+    outside the token table; ``compute`` is the exact FLOPs spent; ``val_loss`` is the
+    mean over the whole validation split; ``seconds`` the wall time (evaluation
+    included)."""
 
     budget: float
     n_layer: int
@@ -139,9 +152,10 @@ def plan(
 ) -> list[SweepRun]:
     """The runs of a sweep: every ladder size whose run at a budget is worth making.
 
-    A run is skipped when the budget buys fewer than ``min_steps`` steps (the model is too
-    large to learn anything) or more than ``max_epochs`` passes over the ``train_tokens``
-    (the model is far too small, and the run long). Sizes are listed smallest first.
+    A run is skipped when the budget buys fewer than ``min_steps`` steps (the model is
+    too large to learn anything) or more than ``max_epochs`` passes over the
+    ``train_tokens`` (the model is far too small, and the run long). Sizes are listed
+    smallest first.
     """
     for value in budgets:
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -187,7 +201,10 @@ def run_sweep(
     val_data: torch.Tensor,
     on_point: Callable[[SweepPoint], None] | None = None,
 ) -> list[SweepPoint]:
-    """Train every planned run from a fresh, seeded initialisation; return what each measured."""
+    """Train every planned run from a fresh, seeded initialisation.
+
+    Returns what each run measured.
+    """
     points = []
     for planned in runs:
         torch.manual_seed(planned.run.seed)
@@ -236,7 +253,8 @@ def load_sweep(path: str | Path | None = None) -> tuple[list[SweepPoint], dict]:
         points = [SweepPoint(**p) for p in record["points"]]
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"no sweep results at {path}: run `python -m tinyformer.scaling sweep --out {path}`"
+            f"no sweep results at {path}: run `python -m tinyformer.scaling sweep "
+            f"--out {path}`"
         ) from None
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(

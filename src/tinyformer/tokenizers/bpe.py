@@ -37,7 +37,9 @@ _MAGIC = "tinyformer-bpe v1"
 
 
 class BPETokenizer:
-    """A byte-level BPE tokenizer: ``merges[k] = (left_id, right_id)`` makes id ``256 + k``.
+    """A byte-level BPE tokenizer.
+
+    ``merges[k] = (left_id, right_id)`` makes id ``256 + k``.
 
     ``byte_ids[b]`` is the id of byte ``b`` (default: ``b`` itself); ``special_tokens``
     maps each special string to its id, which must follow the merged tokens.
@@ -74,7 +76,8 @@ class BPETokenizer:
         ):
             if not name or sid != 256 + len(self.merges) + i:
                 raise ValueError(
-                    f"special token {name!r} must have id {256 + len(self.merges) + i}, got {sid}"
+                    f"special token {name!r} must have id "
+                    f"{256 + len(self.merges) + i}, got {sid}"
                 )
         self.pattern = pattern
         self._regex = regex.compile(pattern)
@@ -102,8 +105,9 @@ class BPETokenizer:
             raise ValueError("special tokens must be non-empty strings")
         if vocab_size < 256 + len(specials):
             raise ValueError(
-                f"vocab_size={vocab_size} is too small: a byte-level BPE needs 256 byte tokens "
-                f"plus {len(specials)} special token(s), so at least {256 + len(specials)}"
+                f"vocab_size={vocab_size} is too small: a byte-level BPE needs 256 "
+                f"byte tokens plus {len(specials)} special token(s), so at least "
+                f"{256 + len(specials)}"
             )
         merges = train_merges(
             word_counts(text, pattern, tuple(specials)),
@@ -133,7 +137,8 @@ class BPETokenizer:
             if sid == token_id:
                 return name.encode("utf-8")
         raise ValueError(
-            f"token id {token_id} is outside the vocabulary (valid ids: 0 to {self.vocab_size - 1})"
+            f"token id {token_id} is outside the vocabulary (valid ids: 0 to "
+            f"{self.vocab_size - 1})"
         )
 
     # --------------------------------------------------------------- encoding
@@ -174,11 +179,12 @@ class BPETokenizer:
         return out
 
     def encode_iterable(self, chunks: Iterable[str]) -> Iterator[int]:
-        """Encode a stream of text (e.g. the lines of an open file) lazily, as ordinary text.
+        """Encode a stream of text (e.g. an open file's lines) lazily, as ordinary text.
 
-        The ids are exactly those of ``encode_ordinary("".join(chunks))``, but only a small
-        buffer of text is held at a time (see ``split_stream``), so a file far larger
-        than memory can be encoded. Special-token strings are treated as plain text.
+        The ids are exactly those of ``encode_ordinary("".join(chunks))``, but only a
+        small buffer of text is held at a time (see ``split_stream``), so a file far
+        larger than memory can be encoded. Special-token strings are treated as plain
+        text.
         """
         for segment in split_stream(chunks, self._regex):
             yield from self.encode_ordinary(segment)
@@ -206,7 +212,8 @@ class BPETokenizer:
         unknown = allowed - set(self.special_tokens)
         if unknown:
             raise ValueError(
-                f"allowed_special lists {sorted(unknown)}, which are not special tokens of this tokenizer"
+                f"allowed_special lists {sorted(unknown)}, which are not special "
+                "tokens of this tokenizer"
             )
         disallowed = (
             set(self.special_tokens)
@@ -216,8 +223,9 @@ class BPETokenizer:
         for name in sorted(disallowed - allowed):
             if name in text:
                 raise ValueError(
-                    f"the text contains the special token {name!r}; pass allowed_special={{{name!r}}} "
-                    "to encode it as one token, or disallowed_special=() to encode it as plain text"
+                    f"the text contains the special token {name!r}; pass "
+                    f"allowed_special={{{name!r}}} to encode it as one token, or "
+                    "disallowed_special=() to encode it as plain text"
                 )
         out: list[int] = []
         for part in split_specials(text, tuple(allowed)):
@@ -248,9 +256,8 @@ class BPETokenizer:
         ]
         lines.append(f"merges {len(self.merges)}")
         for (a, b), new_id in self.merges.items():
-            lines.append(
-                f"{a} {b}  # {_quote(self.vocab[new_id].decode('utf-8', errors='backslashreplace'))}"
-            )
+            shown = self.vocab[new_id].decode("utf-8", errors="backslashreplace")
+            lines.append(f"{a} {b}  # {_quote(shown)}")
         lines.append(f"specials {len(self.special_tokens)}")
         for name, sid in sorted(self.special_tokens.items(), key=lambda kv: kv[1]):
             lines.append(f"{sid} {_quote(name)}")
@@ -276,24 +283,25 @@ def split_stream(
 ) -> Iterator[str]:
     """Regroup a stream of text into segments that can be encoded independently.
 
-    BPE never merges across the pre-tokens that ``pattern`` cuts, so text can be encoded in
-    pieces, but a chunk boundary (say, the end of a line) is not always a safe place to cut:
-    a word may continue in the next chunk, and GPT-2's pattern splits a run of whitespace
-    differently depending on what follows it (``"\n\n"`` at the end of a text is one
-    pre-token, before a word it is two). So text is buffered until it holds at least
-    ``min_size`` characters, and released only up to the start of a pre-token whose
-    predecessor ends in a non-space character: that predecessor ended because the next
-    character belongs to another class, which stays true however the text continues.
-    The last two pre-tokens always wait for more text. Concatenated, the segments are the
-    input; encoded one by one, they give the ids of the whole text (tested against
-    tiktoken for GPT-2's pattern).
+    BPE never merges across the pre-tokens that ``pattern`` cuts, so text can be encoded
+    in pieces, but a chunk boundary (say, the end of a line) is not always a safe place
+    to cut: a word may continue in the next chunk, and GPT-2's pattern splits a run of
+    whitespace differently depending on what follows it (``"\n\n"`` at the end of a text
+    is one pre-token, before a word it is two). So text is buffered until it holds at
+    least ``min_size`` characters, and released only up to the start of a pre-token
+    whose predecessor ends in a non-space character: that predecessor ended because the
+    next character belongs to another class, which stays true however the text
+    continues. The last two pre-tokens always wait for more text. Concatenated, the
+    segments are the input; encoded one by one, they give the ids of the whole text
+    (tested against tiktoken for GPT-2's pattern).
     """
     compiled = regex.compile(pattern) if isinstance(pattern, str) else pattern
     buffer = ""
     for chunk in chunks:
         if not isinstance(chunk, str):
             raise TypeError(
-                f"split_stream needs str chunks (open the file in text mode), got {type(chunk).__name__}"
+                "split_stream needs str chunks (open the file in text mode), got "
+                f"{type(chunk).__name__}"
             )
         buffer += chunk
         if len(buffer) < min_size:

@@ -20,7 +20,10 @@ __all__ = ["read_tokenizer_file"]
 
 
 class _Lines:
-    """Hands out a file's lines one at a time and formats errors as ``file, line N: ...``."""
+    """Hands out a file's lines one at a time.
+
+    It formats errors as ``file, line N: ...``.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -28,7 +31,8 @@ class _Lines:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
             raise ValueError(
-                f"{path}: not a UTF-8 text file ({err.reason}); is this a tokenizer file?"
+                f"{path}: not a UTF-8 text file ({err.reason}); is this a tokenizer "
+                "file?"
             ) from None
         # split on "\n" only: JSON strings may hold other line separators such as U+2028
         self.lines = text.split("\n")
@@ -81,7 +85,8 @@ class _Lines:
         if not all(p.isdigit() for p in parts) or (n is not None and len(parts) != n):
             expected = f"{n} " if n is not None else ""
             raise self.error(
-                f"expected {expected}non-negative integers for {what}, found {text[:60]!r}"
+                f"expected {expected}non-negative integers for {what}, found "
+                f"{text[:60]!r}"
             )
         return [int(p) for p in parts]
 
@@ -96,7 +101,8 @@ def read_tokenizer_file(
     first = lines.next("the header")
     if first != magic:
         raise lines.error(
-            f"expected the header {magic!r}, found {first[:40]!r}; is this a tokenizer file?"
+            f"expected the header {magic!r}, found {first[:40]!r}; is this a tokenizer "
+            "file?"
         )
     pattern = lines.json_string(lines.keyword("pattern"))
     byte_ids = lines.ints(lines.keyword("bytes"), 256, "the 256 byte ids")
@@ -120,12 +126,14 @@ def read_tokenizer_file(
         (token_id,) = lines.ints(sid, 1, "a special token's id")
         if token_id != 256 + n_merges + k:
             raise lines.error(
-                f"special token {k + 1} should have id {256 + n_merges + k}, found {token_id}"
+                f"special token {k + 1} should have id {256 + n_merges + k}, found "
+                f"{token_id}"
             )
         specials[lines.json_string(name)] = token_id
     if lines.number < len(lines.lines):
         lines.number += 1
         raise lines.error(
-            f"unexpected extra content {lines.lines[lines.number - 1][:40]!r} after the last special token"
+            f"unexpected extra content {lines.lines[lines.number - 1][:40]!r} after "
+            "the last special token"
         )
     return merges, pattern, specials, byte_ids

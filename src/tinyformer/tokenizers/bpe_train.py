@@ -27,7 +27,9 @@ __all__ = ["word_counts", "train_merges", "train_merges_naive", "split_specials"
 def split_specials(
     text: str, special_tokens: tuple[str, ...] | list[str] | set[str]
 ) -> list[str]:
-    """Cut ``text`` at every special token, returning the text between them (and the specials).
+    """Cut ``text`` at every special token.
+
+    Returns the text between them (and the specials).
 
     Longer specials are tried first, so ``<|a|><|ab|>`` style overlaps split the same
     way every time. With no specials the text comes back whole: ``[text]``.
@@ -60,7 +62,10 @@ def word_counts(
 def _merge_word(
     word: tuple[int, ...], pair: tuple[int, int], new_id: int
 ) -> tuple[int, ...]:
-    """Replace every non-overlapping occurrence of ``pair``, left to right, by ``new_id``."""
+    """Replace every non-overlapping occurrence of ``pair`` by ``new_id``.
+
+    Occurrences are found left to right.
+    """
     out: list[int] = []
     i, n = 0, len(word)
     a, b = pair
@@ -103,7 +108,10 @@ def train_merges_naive(
 
 
 class _Greatest:
-    """Heap key that orders byte pairs in *reverse*, so ``heapq`` pops the greatest first."""
+    """Heap key that orders byte pairs in *reverse*.
+
+    With it, ``heapq`` pops the greatest pair first.
+    """
 
     __slots__ = ("key",)
 

@@ -27,7 +27,8 @@ class CharTokenizer:
         chars = list(chars)
         if not chars:
             raise ValueError(
-                "a CharTokenizer needs at least one character; build it with CharTokenizer.from_text(text)"
+                "a CharTokenizer needs at least one character; build it with "
+                "CharTokenizer.from_text(text)"
             )
         if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise ValueError("every vocabulary entry must be a single character")
@@ -66,9 +67,10 @@ class CharTokenizer:
         except KeyError as err:
             position = text.index(err.args[0])
             raise ValueError(
-                f"character {err.args[0]!r} at position {position} is not in this tokenizer's "
-                f"{len(self.chars)}-character vocabulary; build the tokenizer from text that "
-                "contains it, or pass unknown='?' to map unseen characters to one id"
+                f"character {err.args[0]!r} at position {position} is not in this "
+                f"tokenizer's {len(self.chars)}-character vocabulary; build the "
+                "tokenizer from text that contains it, or pass unknown='?' to map "
+                "unseen characters to one id"
             ) from None
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -76,7 +78,8 @@ class CharTokenizer:
             return "".join(self.itos[int(i)] for i in ids)
         except KeyError as err:
             raise ValueError(
-                f"token id {err.args[0]} is outside the vocabulary (valid ids: 0 to {self.vocab_size - 1})"
+                f"token id {err.args[0]} is outside the vocabulary (valid ids: 0 to "
+                f"{self.vocab_size - 1})"
             ) from None
 
     def __repr__(self) -> str:

@@ -25,7 +25,10 @@ __all__ = [
 #: GPT-2's pre-tokenization regex, in the form tiktoken writes it. It splits text into
 #: contractions, letter runs, digit runs, punctuation runs and whitespace, each
 #: optionally led by one space, so that merges never cross those boundaries.
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
+    r"""|\s++$|\s+(?!\S)|\s"""
+)
 
 #: GPT-2's only special token, which separates documents. Its id is 50256.
 ENDOFTEXT = "<|endoftext|>"
@@ -34,10 +37,10 @@ ENDOFTEXT = "<|endoftext|>"
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible map from the 256 byte values to printable characters.
 
-    Bytes that already print as themselves (``!`` to ``~``, ``¡`` to ``¬``, ``®`` to ``ÿ``)
-    keep their character; the other 68 (control characters, space, ...) are moved,
-    in order, to ``chr(256)``, ``chr(257)``, .... So a space byte is written ``Ġ``
-    (``chr(256 + 32)``) in the files.
+    Bytes that already print as themselves (``!`` to ``~``, ``¡`` to ``¬``, ``®`` to
+    ``ÿ``) keep their character; the other 68 (control characters, space, ...) are
+    moved, in order, to ``chr(256)``, ``chr(257)``, .... So a space byte is written
+    ``Ġ`` (``chr(256 + 32)``) in the files.
     """
     printable = (
         set(range(ord("!"), ord("~") + 1))
@@ -60,7 +63,10 @@ def _alphabet_to_bytes(token: str, decoder: dict[str, int]) -> bytes:
 
 
 def gpt2_merges() -> list[tuple[bytes, bytes]]:
-    """GPT-2's 50,000 merges, in rank order, as pairs of byte strings (checksum verified)."""
+    """GPT-2's 50,000 merges, in rank order, as pairs of byte strings.
+
+    The file's checksum is verified.
+    """
     decoder = {ch: byte for byte, ch in bytes_to_unicode().items()}
     lines = read_verified_bytes("gpt2/vocab.bpe").decode("utf-8").split("\n")
     # The first line is a version comment; the file ends with a newline.
@@ -98,17 +104,19 @@ def gpt2_mergeable_ranks() -> dict[bytes, int]:
     }
     if from_json != ranks:
         raise ValueError(
-            "gpt2/encoder.json and gpt2/vocab.bpe disagree: restore both from the repository"
+            "gpt2/encoder.json and gpt2/vocab.bpe disagree: restore both from the "
+            "repository"
         )
     if encoder.get(ENDOFTEXT) != len(ranks):
         raise ValueError(
-            f"{ENDOFTEXT} should follow the {len(ranks)} merged tokens in gpt2/encoder.json"
+            f"{ENDOFTEXT} should follow the {len(ranks)} merged tokens in "
+            "gpt2/encoder.json"
         )
     return ranks
 
 
 def gpt2_encoding() -> tiktoken.Encoding:
-    """A ``tiktoken.Encoding`` identical to tiktoken's own ``"gpt2"``, built without network.
+    """A ``tiktoken.Encoding`` identical to tiktoken's own ``"gpt2"``, built offline.
 
     >>> enc = gpt2_encoding()
     >>> enc.encode("Hello world")

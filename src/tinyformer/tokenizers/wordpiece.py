@@ -2,13 +2,13 @@
 
 Two stages, as in BERT (Devlin et al., 2019):
 
-1. *Basic tokenization* turns text into words: drop control characters, turn every kind of
-   whitespace into a space, put spaces around CJK ideographs, strip accents (decompose,
-   then drop the combining marks), lower-case, and split on whitespace and punctuation
-   (every punctuation character is a word of its own).
+1. *Basic tokenization* turns text into words: drop control characters, turn every kind
+   of whitespace into a space, put spaces around CJK ideographs, strip accents
+   (decompose, then drop the combining marks), lower-case, and split on whitespace and
+   punctuation (every punctuation character is a word of its own).
 2. *WordPiece* cuts each word into the longest pieces the vocabulary holds, left to
-   right. A piece that continues a word is written ``##piece``. A word with a character no
-   piece covers, or longer than ``max_chars_per_word``, becomes ``[UNK]`` as a whole.
+   right. A piece that continues a word is written ``##piece``. A word with a character
+   no piece covers, or longer than ``max_chars_per_word``, becomes ``[UNK]`` as a whole.
 
 >>> tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
 ...                           "play", "##ing", "##ed", "!"])
@@ -17,8 +17,8 @@ Two stages, as in BERT (Devlin et al., 2019):
 >>> tok.encode("playing")
 [2, 5, 6, 3]
 
-The details follow Hugging Face's fast ``BertTokenizerFast`` (its Rust normalizer), which
-the tests compare against id for id.
+The details follow Hugging Face's fast ``BertTokenizerFast`` (its Rust normalizer),
+which the tests compare against id for id.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ __all__ = ["WordPieceTokenizer", "basic_tokenize", "SPECIAL_TOKENS"]
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SPECIALS_PATTERN = re.compile("(" + "|".join(map(re.escape, SPECIAL_TOKENS)) + ")")
 
-# Unicode's White_Space property, minus the control characters (removed before this test)
+# Unicode's White_Space property, minus the control characters (removed before this
+# test)
 _WHITESPACE = set("\t\n\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000") | {
     chr(c) for c in range(0x2000, 0x200B)
 }
@@ -297,7 +298,8 @@ class WordPieceTokenizer:
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
         """Join pieces back into text: ``##`` pieces glue to the previous one, words are
-        separated by spaces (so punctuation comes back spaced out, ``hello , world``)."""
+        separated by spaces (so punctuation comes back spaced out,
+        ``hello , world``)."""
         words: list[str] = []
         specials = {self.vocab[t] for t in SPECIAL_TOKENS}
         for i in ids:

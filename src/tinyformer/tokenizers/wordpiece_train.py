@@ -1,16 +1,17 @@
-"""Learning a WordPiece vocabulary: merge the pairs that occur together most beyond chance.
+"""Learning a WordPiece vocabulary: merge the pairs that co-occur most beyond chance.
 
 Like BPE (``bpe_train``), training starts from single characters and merges pairs of
-pieces, growing the vocabulary by one piece per merge. BPE merges the most frequent pair.
-WordPiece (Schuster and Nakajima, 2012) merges the pair that most increases the likelihood
-of the training text under a model of independent pieces, which amounts to the score
+pieces, growing the vocabulary by one piece per merge. BPE merges the most frequent
+pair. WordPiece (Schuster and Nakajima, 2012) merges the pair that most increases the
+likelihood of the training text under a model of independent pieces, which amounts to
+the score
 
     score(a, b) = count(ab) / (count(a) * count(b))
 
 so two pieces that are rare but nearly always adjacent win over common pieces that meet
 often by chance. Within a word, every piece after the first is a ``##`` continuation, so
-``t`` (starting a word) and ``##t`` (inside one) are different pieces. Ties are broken by
-the larger pair count, then by the pair's spelling, so training is deterministic.
+``t`` (starting a word) and ``##t`` (inside one) are different pieces. Ties are broken
+by the larger pair count, then by the pair's spelling, so training is deterministic.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The book's explorers. The maths they show lives in the other modules; these only draw.
+"""The book's explorers.
+
+The maths they show lives in the other modules; these only draw.
 
 Each explorer has a live face (``ipywidgets``, for Jupyter and Colab) and a static face
 (precomputed frames behind a slider, for the HTML book, which has no kernel).

@@ -1,5 +1,5 @@
-"""Explorers for looking inside a trained model: a token's nearest neighbours in embedding
-space, and any head's attention pattern on any text.
+"""Explorers for looking inside a trained model: a token's nearest neighbours in
+embedding space, and any head's attention pattern on any text.
 
 The numbers come from ``tinyformer.inspect.nearest_neighbours`` and
 ``tinyformer.inspect.attention_patterns``; this module only draws them.
@@ -62,8 +62,8 @@ def _draw_neighbour_panels(axes, tables, labels, index, k):
 def neighbour_explorer(
     tables: dict[str, torch.Tensor], labels: Sequence[str], k: int = 8
 ):
-    """Live face (Jupyter, Colab): pick a token, see its neighbours in each embedding table
-    (for example ``{"fresh": ..., "trained": ...}``)."""
+    """Live face (Jupyter, Colab): pick a token, see its neighbours in each embedding
+    table (for example ``{"fresh": ..., "trained": ...}``)."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -92,7 +92,10 @@ def neighbour_animation(
     picks: Sequence[int],
     k: int = 8,
 ) -> FuncAnimation:
-    """Static face: one frame per token in ``picks`` (show with ``HTML(anim.to_jshtml())``)."""
+    """Static face: one frame per token in ``picks``.
+
+    Show it with ``HTML(anim.to_jshtml())``.
+    """
     fig, axes = _neighbour_figure(tables)
 
     def frame(i: int):
@@ -109,8 +112,9 @@ def neighbour_animation(
 def draw_attention(
     ax: plt.Axes, pattern: torch.Tensor, labels: Sequence[str], title: str = ""
 ) -> None:
-    """One head's attention weights ``(T, T)``: row = query (the position predicting next),
-    column = key (where it looks), darker = more weight; tokens as tick labels."""
+    """One head's attention weights ``(T, T)``: row = query (the position predicting
+    next), column = key (where it looks), darker = more weight; tokens as tick
+    labels."""
     if pattern.dim() != 2 or pattern.shape[0] != pattern.shape[1]:
         raise ValueError(f"pattern must be (T, T), got {tuple(pattern.shape)}")
     if len(labels) != pattern.shape[0]:
@@ -177,8 +181,9 @@ def attention_animation(
     captions: dict | None = None,
     size: float = 5.5,
 ) -> FuncAnimation:
-    """Static face: one frame per head of ``patterns`` ``(n_layer, H, T, T)`` (one text),
-    layer by layer. ``captions`` maps ``(layer, head)`` to text added to the title."""
+    """Static face: one frame per head of ``patterns`` ``(n_layer, H, T, T)`` (one
+    text), layer by layer. ``captions`` maps ``(layer, head)`` to text added to the
+    title."""
     if patterns.dim() != 4:
         raise ValueError(
             f"patterns must be (n_layer, H, T, T), got {tuple(patterns.shape)}"

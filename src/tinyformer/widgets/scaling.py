@@ -1,7 +1,7 @@
 """The compute-budget explorer: for one budget, how each Chinchilla law would spend it.
 
-For a budget ``C`` every model size ``N`` gets ``D = C / (6 N)`` tokens; each law's loss along
-that line is an IsoFLOP curve, and its lowest point is the compute-optimal model
+For a budget ``C`` every model size ``N`` gets ``D = C / (6 N)`` tokens; each law's loss
+along that line is an IsoFLOP curve, and its lowest point is the compute-optimal model
 (``tinyformer.scaling.laws.ChinchillaLaw.compute_optimal``). The rule of 20 tokens per
 parameter is marked beside them. This module only draws; the maths is in
 ``tinyformer.scaling.laws``.
@@ -42,7 +42,8 @@ def draw_budget(
 ) -> list[str]:
     """Each law's loss against model size at ``compute`` FLOPs, its optimum marked.
 
-    Returns one line of text per law (and the rule of thumb) with ``N``, ``D`` and the loss.
+    Returns one line of text per law (and the rule of thumb) with ``N``, ``D`` and the
+    loss.
     """
     laws = LAWS if laws is None else laws
     rule = tokens_per_parameter_allocation(compute)
