@@ -1,4 +1,5 @@
-"""The committed diagrams in book/figures/ are exactly what tools/draw_diagrams.py draws."""
+"""The committed diagrams in book/figures/ are exactly what tools/draw_diagrams.py
+draws."""
 
 from __future__ import annotations
 

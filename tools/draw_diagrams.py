@@ -4,14 +4,16 @@ Regenerate every figure after changing this script, and commit them together:
 
     python tools/draw_diagrams.py
 
-Only matplotlib is used. The output is deterministic, byte for byte: a fixed hash salt for
-the SVG ids, no date in the metadata, and text drawn as paths (so it looks the same in
-every browser). ``tests/test_diagrams.py`` redraws the figures and checks that they equal
-the committed ones. The bytes depend on matplotlib's version, pinned in requirements.txt.
+Only matplotlib is used. The output is deterministic, byte for byte: a fixed hash
+salt for the SVG ids, no date in the metadata, and text drawn as paths (so it looks the
+same in every browser). ``tests/test_diagrams.py`` redraws the figures and checks that
+they equal the committed ones. The bytes depend on matplotlib's version, pinned in
+requirements.txt.
 
 Each figure is drawn on axes whose data units are inches (``canvas``), so sizes and gaps
 below read as inches and font sizes as points. The figures are about 7 inches wide, the
-width of the book's text column; the causal mask, shown at 60% of the column, is narrower.
+width of the book's text column; the causal mask, shown at 60% of the column, is
+narrower.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def title(ax, x, y, text, size=11.5, ha="center"):
     ax.text(x, y, text, ha=ha, va="center", fontsize=size, color=INK, weight="bold")
 
 
-# --- 1. The whole model -------------------------------------------------------------
+# --- 1. The whole model ---------------------------------------------------------------
 
 
 def draw_pipeline():
@@ -298,7 +300,7 @@ def draw_generation_loop():
     return fig
 
 
-# --- 3. One attention head, then H heads ------------------------------------------------
+# --- 3. One attention head, then H heads ----------------------------------------------
 
 
 def draw_attention_shapes():
@@ -347,7 +349,8 @@ def draw_attention_shapes():
 
 
 def draw_heads(ax):
-    """The lower panel: H heads on the same X, concatenated, then the output projection."""
+    """The lower panel: H heads on the same X, concatenated, then the output
+    projection."""
     title(ax, 0.15, 2.05, "$H$ heads side by side (multi-head attention)", ha="left")
     note(
         ax,
@@ -377,11 +380,11 @@ def draw_heads(ax):
     note(ax, 6.5, mid, "$T \\times C$")
 
 
-# --- 4. The causal mask ----------------------------------------------------------------
+# --- 4. The causal mask ---------------------------------------------------------------
 
 
 def draw_causal_mask():
-    """A 6 x 6 grid of scores, queries as rows and keys as columns, future keys hidden."""
+    """A 6 x 6 grid of scores: queries as rows, keys as columns, future keys hidden."""
     words = ["To", "be", "or", "not", "to", "be"]
     n, cell = len(words), 0.42
     fig, ax = canvas(4.2, 3.9)
@@ -454,7 +457,7 @@ def draw_causal_mask():
     return fig
 
 
-# --- 5. The pre-norm block and, for contrast, the post-norm block ------------------------
+# --- 5. The pre-norm block and, for contrast, the post-norm block ---------------------
 
 
 def draw_prenorm_block():
@@ -552,7 +555,7 @@ def draw_postnorm(ax):
     note(ax, 5.45, 4.18, "the stream itself", color=MUTED, size=9)
 
 
-# --- writing the files -------------------------------------------------------------------
+# --- writing the files ----------------------------------------------------------------
 
 DIAGRAMS = {
     "pipeline.svg": draw_pipeline,

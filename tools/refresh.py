@@ -105,7 +105,8 @@ def widget_ids_in_order(nb: nbformat.NotebookNode) -> list[str]:
 
 def stable_ids(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Rename the random ids of stored widgets and of matplotlib's HTML animations
-    (``to_jshtml`` names each player with a fresh uuid) to counters, in reading order."""
+    (``to_jshtml`` names each player with a fresh uuid) to counters, in reading
+    order."""
     text = nbformat.writes(nb)
     animations = list(dict.fromkeys(ANIMATION_ID.findall(text)))
     order = widget_ids_in_order(nb) + animations
@@ -136,12 +137,14 @@ def refresh(path: Path) -> None:
             nb = execute(path)
         except CellTimeoutError as err:
             print(
-                f"{path}: attempt {attempt} timed out ({str(err).splitlines()[0]}); starting again"
+                f"{path}: attempt {attempt} timed out "
+                f"({str(err).splitlines()[0]}); starting again"
             )
             continue
         nbformat.write(tidy(nb), path)
         print(
-            f"{path}: {len(nb.cells)} cells executed in {time.perf_counter() - start:.1f} s"
+            f"{path}: {len(nb.cells)} cells executed in "
+            f"{time.perf_counter() - start:.1f} s"
         )
         return
     sys.exit(f"{path}: every attempt timed out; the notebook was not changed")

@@ -1,4 +1,5 @@
-"""The temperature explorer: how temperature, top-k and top-p reshape a next-token distribution.
+"""The temperature explorer: how temperature, top-k and top-p reshape a next-token
+distribution.
 
 The numbers come from ``tinyformer.sampling.describe_distribution`` and
 ``tinyformer.sampling.sample_chain``; this module only draws them.
