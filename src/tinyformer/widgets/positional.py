@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tinyformer.positional import (
     EXPLORER_KINDS,
@@ -23,6 +24,17 @@ from tinyformer.positional import (
 __all__ = ["draw_positional", "positional_explorer", "positional_animation"]
 
 
+# Sized for the book's text column (about 730 px): 7 inches wide at 100 dpi, 2 x 2 panels,
+# text of at least 9 points, few ticks.
+FIGSIZE = (7.0, 5.8)
+DPI = 100
+
+
+def _few_ticks(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+
+
 def draw_positional(
     kind: str = "sinusoidal",
     d_model: int = 64,
@@ -31,14 +43,26 @@ def draw_positional(
     dims: Sequence[int] | None = None,
     fig: Figure | None = None,
 ) -> Figure:
-    """Draw one setting into ``fig`` (a new 2 x 2 figure if None) and return it."""
+    """Draw one setting into ``fig`` (a new 2 x 2 figure if None) and return it.
+
+    Top left, the encoding as a heatmap; top right, chosen dimensions as waves; bottom
+    left, the cosine similarity of the middle position with every other; bottom right,
+    RoPE's score against offset for the same width and base.
+    """
+    if dims is None and kind == "rope" and d_model % 4 == 0:
+        # RoPE (split halves) pairs dimension j with j + d_model/2: show the two
+        # coordinates of the fastest plane and of a middle one, as the sinusoidal
+        # default shows the pairs (0, 1) and (d_model/2, d_model/2 + 1).
+        half, quarter = d_model // 2, d_model // 4
+        dims = (0, half, quarter, quarter + half)
     data = positional_explorer_data(
         kind, d_model, n_positions, base, None if dims is None else tuple(dims)
     )
     offsets, scores = rope_score_vs_offset(d_model, n_positions - 1, base)
     if fig is None:
-        fig = plt.figure(figsize=(11, 7))
+        fig = plt.figure(figsize=FIGSIZE, dpi=DPI)
     fig.clear()
+    fig.set_layout_engine("constrained")
     ax_heat, ax_wave, ax_sim, ax_rope = fig.subplots(2, 2).ravel()
     image = ax_heat.imshow(
         data["matrix"].T.numpy(),
@@ -47,38 +71,54 @@ def draw_positional(
         origin="lower",
         interpolation="nearest",
     )
-    fig.colorbar(image, ax=ax_heat)
+    colorbar = fig.colorbar(image, ax=ax_heat)
+    colorbar.locator = MaxNLocator(3)
+    colorbar.update_ticks()
+    fig.suptitle(
+        "learned table, before training"
+        if kind == "learned"
+        else f"{kind}, base {base:g}",
+        fontweight="bold",
+    )
     ax_heat.set(
-        xlabel="position p",
+        xlabel="position t",
         ylabel="dimension",
-        title=f"{kind} encoding (d_model={d_model}"
-        + ("" if kind == "learned" else f", base={base:g}")
-        + ")",
+        title=f"{kind} encoding (d_model={d_model})",
     )
     shown = data["waves"].shape[1]
     for column in range(shown):
-        label = f"dim {int(data['dims'][column])}"
         ax_wave.plot(
-            data["positions"].numpy(), data["waves"][:, column].numpy(), label=label
+            data["positions"].numpy(),
+            data["waves"][:, column].numpy(),
+            label=f"dim {int(data['dims'][column])}",
         )
-    ax_wave.set(xlabel="position p", ylabel="value", title="chosen dimensions as waves")
-    ax_wave.legend(loc="upper right", fontsize=8)
+    ax_wave.set(xlabel="position t", ylabel="value", title="some dimensions as waves")
+    ax_wave.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+        fontsize=9,
+        ncol=min(shown, 4),
+        frameon=False,
+        handlelength=1.2,
+        columnspacing=0.8,
+    )
     ref = int(-data["offsets"][0])
     ax_sim.plot(data["offsets"].numpy(), data["similarity"].numpy())
     ax_sim.axvline(0, color="gray", lw=0.5)
     ax_sim.set(
         xlabel=f"offset from position {ref}",
         ylabel="cosine similarity",
-        title="similarity of position p with all others",
+        title="similarity to the middle position",
     )
     ax_rope.plot(offsets.numpy(), scores.numpy(), color="C3")
     ax_rope.axhline(0, color="gray", lw=0.5)
     ax_rope.set(
         xlabel="offset n - m",
         ylabel="score / head_dim",
-        title=f"RoPE: q.k vs offset (head_dim={d_model})",
+        title=f"RoPE score (base {base:g})",
     )
-    fig.tight_layout()
+    for ax in (ax_heat, ax_wave, ax_sim, ax_rope):
+        _few_ticks(ax)
     return fig
 
 
@@ -131,18 +171,18 @@ def positional_explorer():
 
 def positional_animation(
     settings: Sequence[tuple[str, float]] = (
-        ("sinusoidal", 10.0),
-        ("sinusoidal", 100.0),
         ("sinusoidal", 1e4),
-        ("rope", 100.0),
+        ("sinusoidal", 100.0),
+        ("sinusoidal", 10.0),
         ("rope", 1e4),
+        ("rope", 100.0),
         ("learned", 1e4),
     ),
     d_model: int = 64,
     n_positions: int = 128,
 ) -> FuncAnimation:
     """Precomputed frames, one per ``(kind, base)``, for ``IPython.display.HTML(anim.to_jshtml())``."""
-    fig = plt.figure(figsize=(10, 6.5), dpi=50)
+    fig = plt.figure(figsize=FIGSIZE, dpi=DPI)
 
     def frame(i: int):
         kind, base = settings[i]
