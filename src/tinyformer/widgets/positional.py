@@ -1,8 +1,9 @@
-"""The positional-encoding explorer: heatmap, waves, similarity against distance, RoPE score.
+"""The positional-encoding explorer: heatmap, waves, similarity against distance, and
+RoPE score.
 
-Three faces (book guide section 6): ``positional_explorer()`` gives live sliders in Jupyter
-or Colab; ``positional_animation()`` precomputes frames for the static HTML book; the maths
-under both is ``tinyformer.positional.positional_explorer_data`` and
+Three faces (book guide section 6): ``positional_explorer()`` gives live sliders in
+Jupyter or Colab; ``positional_animation()`` precomputes frames for the static HTML
+book; the maths under both is ``tinyformer.positional.positional_explorer_data`` and
 ``rope_score_vs_offset``, which the tests call.
 """
 
@@ -24,8 +25,8 @@ from tinyformer.positional import (
 __all__ = ["draw_positional", "positional_explorer", "positional_animation"]
 
 
-# Sized for the book's text column (about 730 px): 7 inches wide at 100 dpi, 2 x 2 panels,
-# text of at least 9 points, few ticks.
+# Sized for the book's text column (about 730 px): 7 inches wide at 100 dpi, 2 x 2
+# panels, text of at least 9 points, few ticks.
 FIGSIZE = (7.0, 5.8)
 DPI = 100
 
@@ -123,7 +124,9 @@ def draw_positional(
 
 
 def positional_explorer():
-    """Live sliders (Jupyter/Colab): encoding, dimension, position range and base; returns the box."""
+    """Live sliders (Jupyter/Colab): encoding, dimension, position range and base.
+
+    Returns the box of widgets."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -181,7 +184,9 @@ def positional_animation(
     d_model: int = 64,
     n_positions: int = 128,
 ) -> FuncAnimation:
-    """Precomputed frames, one per ``(kind, base)``, for ``IPython.display.HTML(anim.to_jshtml())``."""
+    """Precomputed frames, one per ``(kind, base)``.
+
+    Show them with ``IPython.display.HTML(anim.to_jshtml())``."""
     fig = plt.figure(figsize=FIGSIZE, dpi=DPI)
 
     def frame(i: int):
