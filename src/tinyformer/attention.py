@@ -503,9 +503,8 @@ class MultiHeadAttention(nn.Module):
                 enable_gqa=H_kv != H,  # shares each key/value head without copying it
             )
         else:
-            if (
-                H_kv != H
-            ):  # grouped-query: query head h reads key/value head h // (H / H_kv)
+            # grouped-query: query head h reads key/value head h // (H / H_kv)
+            if H_kv != H:
                 k = k.repeat_interleave(H // H_kv, dim=1)
                 v = v.repeat_interleave(H // H_kv, dim=1)
             y, weights = scaled_dot_product_attention(

@@ -4,8 +4,9 @@ Attention on its own treats its input as a set: permuting the tokens permutes th
 output and nothing else. Each scheme here tells the model where a token sits.
 
 - ``sinusoidal_encoding`` / ``SinusoidalPositionalEncoding``: fixed vectors added to the
-  token embeddings (Vaswani et al., 2017). Even dimensions ``2i`` hold
-  ``sin(p / base**(2i/d))``, odd dimensions ``2i+1`` hold ``cos`` of the same angle.
+  token embeddings (Vaswani et al., 2017). At position ``t``, even dimensions ``2i``
+  hold ``sin(t / base**(2i/d))``, odd dimensions ``2i+1`` hold ``cos`` of the same
+  angle.
 - ``LearnedPositionalEmbedding``: one trained vector per position, as in GPT-2; it has
   nothing to say about positions beyond the table (``n_positions``).
 - ``RotaryEmbedding`` (RoPE, Su et al., 2021): rotates pairs of query/key coordinates by
@@ -115,10 +116,11 @@ def sinusoidal_encoding(
 ) -> torch.Tensor:
     """Fixed encodings ``(n_positions, d_model)``.
 
-    ``PE[p, 2i] = sin(p w_i)``, ``PE[p, 2i+1] = cos(p w_i)``.
+    ``PE[t, 2i] = sin(t omega_i)``, ``PE[t, 2i+1] = cos(t omega_i)``.
 
-    ``w_i = base**(-2i/d_model)``: dimension pair 0 turns once every 2*pi positions, the
-    last pair about once every ``2*pi*base`` positions, like the hands of a clock.
+    ``omega_i = base**(-2i/d_model)``: dimension pair 0 turns once every 2*pi
+    positions, the last pair about once every ``2*pi*base`` positions, like the hands
+    of a clock.
     """
     check_positive_int("n_positions", n_positions)
     positions = torch.arange(n_positions, dtype=torch.float64)
@@ -126,9 +128,10 @@ def sinusoidal_encoding(
 
 
 def _sinusoid(positions: torch.Tensor, d_model: int, base: float) -> torch.Tensor:
+    # (T, d/2): every position times every frequency
     angles = (
         positions.to(torch.float64)[:, None] * rope_frequencies(d_model, base)[None, :]
-    )  # (T, d/2)
+    )
     out = torch.empty(positions.shape[0], d_model, dtype=torch.float64)
     out[:, 0::2] = torch.sin(angles)
     out[:, 1::2] = torch.cos(angles)
@@ -214,8 +217,8 @@ def apply_rope(
 
     Returns the same shape and dtype.
 
-    Pair ``i`` (frequency ``w_i = base**(-2i/head_dim)``) at position ``p`` is rotated
-    by the angle ``p * w_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
+    Pair ``i`` (frequency ``theta_i = base**(-2i/head_dim)``) at position ``t`` is
+    rotated by the angle ``t * theta_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
@@ -232,10 +235,11 @@ def apply_rope(
             f"positions has {positions.shape[-1]} entries but x has T={x.shape[-2]} "
             "(x.shape[-2])"
         )
-    # float64 angles: positions times frequencies loses digits in float32 at long range.
+    # (T, d/2) angles in float64: positions times frequencies loses digits in float32
+    # at long range.
     angles = positions.to(torch.float64)[..., None] * rope_frequencies(
         head_dim, base
-    ).to(x.device)  # (T, d/2)
+    ).to(x.device)
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
     return rotate_pairs(x, cos, sin, interleaved)
 
@@ -414,9 +418,8 @@ def alibi_bias(
         raise ValueError(
             "q_positions and k_positions must be 1-D, shapes (T_q,) and (T_k,)"
         )
-    distance = (q_positions[:, None] - k_positions[None, :]).to(
-        slopes.dtype
-    )  # (T_q, T_k)
+    # (T_q, T_k)
+    distance = (q_positions[:, None] - k_positions[None, :]).to(slopes.dtype)
     return -slopes[:, None, None] * distance.to(slopes.device)
 
 
@@ -489,9 +492,9 @@ def rope_score_vs_offset(
     k: torch.Tensor | None = None,
     q_position: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(offsets, scores)``: ``<RoPE(q, m), RoPE(k, m + n)> / head_dim`` per offset.
+    """``(offsets, scores)``: ``<RoPE(q, m), RoPE(k, m + o)> / head_dim`` per offset.
 
-    The offsets are ``n = 0 .. max_offset``.
+    The offsets are ``o = 0 .. max_offset``.
 
     ``m = q_position``; by RoPE's relative property the result does not depend on it.
     ``q`` and ``k`` default to all-ones vectors, for which the score is 1 at offset 0
@@ -509,7 +512,6 @@ def rope_score_vs_offset(
         )
     offsets = torch.arange(max_offset + 1)
     q_rot = apply_rope(q[None, :], torch.tensor([q_position]), base)  # (1, d)
-    k_rot = apply_rope(
-        k.expand(len(offsets), head_dim), offsets + q_position, base
-    )  # (n, d)
+    # (max_offset + 1, d): the key at every offset
+    k_rot = apply_rope(k.expand(len(offsets), head_dim), offsets + q_position, base)
     return offsets, (k_rot @ q_rot[0]) / head_dim

@@ -38,13 +38,13 @@ def draw_distribution(
     base = describe_distribution(logits, 1.0)
     x = range(len(order))
     ax.clear()
-    ax.bar(x, base.probs[order].numpy(), color="lightgrey", label="T = 1, no filter")
+    ax.bar(x, base.probs[order].numpy(), color="lightgrey", label="τ = 1, no filter")
     ax.bar(
         x, view.probs[order].numpy(), width=0.5, color="tab:blue", label="sampled from"
     )
     ax.set_xticks(list(x), [token_label(labels[i]) for i in order])
     ax.set_ylim(0, 1)
-    ax.set_xlabel(f"next character (the {len(order)} most likely at T = 1)")
+    ax.set_xlabel(f"next character (the {len(order)} most likely at τ = 1)")
     ax.set_ylabel("probability")
     filters = "".join(
         [
@@ -54,7 +54,7 @@ def draw_distribution(
     )
     # Two short lines rather than one long one, so the title fits a 7-inch figure.
     ax.set_title(
-        f"T = {temperature:.2f}{filters}\n"
+        f"temperature τ = {temperature:.2f}{filters}\n"
         f"entropy {view.entropy:.2f} nats, perplexity {view.perplexity:.1f}, "
         f"{view.kept} of {len(logits)} kept",
         fontsize=10,
