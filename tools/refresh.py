@@ -67,8 +67,6 @@ def merge_streams(outputs: list) -> list:
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
-
-
 ANIMATION_ID = re.compile(r"_anim_img([0-9a-f]{32})")
 
 
