@@ -1,8 +1,9 @@
 """Show the library's own code in a chapter, so readers see exactly what the book runs.
 
 Chapters display a function or method with ``show_source(GPT.forward)``: the source is
-read from the installed package at run time, so a committed chapter can never show code
-that differs from the code it executed (``make refresh`` re-runs it after every change).
+read from the installed package at run time, not pasted, and strict nbval fails when a
+committed chapter shows source that the package no longer has (``make refresh`` then
+re-runs the chapter).
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ __all__ = ["show_source"]
 
 
 def show_source(obj):
-    """Syntax-highlighted source of a function, method or class.
-
-    For Jupyter and the book.
-    """
-    from IPython.display import (
-        Code,
-    )  # IPython comes with Jupyter; the package needs it not
+    """Syntax-highlighted source of a function, method or class (Jupyter, the book)."""
+    # imported here: IPython comes with Jupyter, and the package does not depend on it
+    from IPython.display import Code
 
     try:
         source = inspect.getsource(obj)
